@@ -1,0 +1,6 @@
+//! plinth: make the database layer of an application safe to change and easy to watch.
+
+pub mod backend;
+pub mod redact;
+
+pub use backend::{Backend, Version};
