@@ -1,0 +1,182 @@
+//! Every integration test gets its own freshly created database on a real server, so tests run in
+//! parallel and never see each other's tables. The database is dropped when the handle drops.
+//!
+//! Server URLs come from `PLINTH_TEST_POSTGRES_URL` and `PLINTH_TEST_MYSQL_URL` (defaults: the local
+//! servers). When a server cannot be reached the test is skipped with a printed reason, unless
+//! `PLINTH_REQUIRE_SERVERS=1`, in which case it fails.
+
+use rand::Rng;
+use sqlx::{Connection, Executor};
+use std::path::PathBuf;
+
+/// Which server a test database lives on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+}
+
+impl Kind {
+    /// All kinds, for tests that run on every backend.
+    pub const ALL: [Kind; 3] = [Kind::Postgres, Kind::MySql, Kind::Sqlite];
+
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Postgres => "postgres",
+            Kind::MySql => "mysql",
+            Kind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// The admin URL for a server kind (not for SQLite).
+pub fn server_url(kind: Kind) -> String {
+    match kind {
+        Kind::Postgres => std::env::var("PLINTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+        }),
+        Kind::MySql => std::env::var("PLINTH_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test?ssl-mode=disabled".into()),
+        Kind::Sqlite => String::new(),
+    }
+}
+
+fn servers_required() -> bool {
+    std::env::var("PLINTH_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// A database created for one test and dropped afterwards.
+pub struct TestDb {
+    /// The backend.
+    pub kind: Kind,
+    /// The database's name (for SQLite, the file's stem).
+    pub name: String,
+    /// A URL that connects to this database.
+    pub url: String,
+    admin_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Create a fresh database, or return None (after printing why) when the server is
+    /// unreachable and servers are not required. Panics when `PLINTH_REQUIRE_SERVERS=1`.
+    pub async fn create(kind: Kind) -> Option<TestDb> {
+        let name = format!("plinth_t_{:016x}", rand::rng().random::<u64>());
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path: PathBuf = dir.path().join(format!("{name}.db"));
+                Some(TestDb {
+                    kind,
+                    url: format!("sqlite:{}", path.display()),
+                    name,
+                    admin_url: String::new(),
+                    _dir: Some(dir),
+                })
+            }
+            Kind::Postgres | Kind::MySql => {
+                let admin_url = server_url(kind);
+                if let Err(e) =
+                    admin_exec(kind, &admin_url, &format!("CREATE DATABASE {name}")).await
+                {
+                    let msg = format!("{} server unreachable ({e})", kind.name());
+                    if servers_required() {
+                        panic!("{msg} and PLINTH_REQUIRE_SERVERS=1");
+                    }
+                    eprintln!("skipping test: {msg}; set PLINTH_REQUIRE_SERVERS=1 to fail instead");
+                    return None;
+                }
+                let mut url = url::Url::parse(&admin_url).expect("test server URL parses");
+                url.set_path(&format!("/{name}"));
+                Some(TestDb {
+                    kind,
+                    url: url.to_string(),
+                    name,
+                    admin_url,
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    /// Path of the SQLite file (None for servers).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.url.strip_prefix("sqlite:").map(PathBuf::from)
+    }
+
+    /// A URL to the same server with a password added, for redaction tests (the server ignores it
+    /// under trust auth, MariaDB root with an empty password rejects it).
+    pub fn url_with_password(&self, password: &str) -> String {
+        let mut url = url::Url::parse(&self.url).expect("test URL parses");
+        let _ = url.set_password(Some(password));
+        url.to_string()
+    }
+
+    /// Run a statement through a fresh connection to this database (test setup and assertions).
+    pub async fn exec(&self, sql: &str) -> Result<(), sqlx::Error> {
+        admin_exec(self.kind, &self.url, sql).await
+    }
+}
+
+async fn admin_exec(kind: Kind, url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match kind {
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await?;
+            c.execute(sqlx::raw_sql(sql)).await?;
+            c.close().await
+        }
+        Kind::MySql => {
+            let mut c = sqlx::MySqlConnection::connect(url).await?;
+            c.execute(sqlx::raw_sql(sql)).await?;
+            c.close().await
+        }
+        Kind::Sqlite => {
+            let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+            let mut c = sqlx::SqliteConnection::connect_with(&opts.create_if_missing(true)).await?;
+            c.execute(sqlx::raw_sql(sql)).await?;
+            c.close().await
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.kind == Kind::Sqlite {
+            return;
+        }
+        let (kind, admin, name) = (self.kind, self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; a separate thread with its own runtime may block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let sql = match kind {
+                    Kind::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    _ => format!("DROP DATABASE IF EXISTS {name}"),
+                };
+                if let Err(e) = rt.block_on(admin_exec(kind, &admin, &sql)) {
+                    eprintln!("warning: could not drop test database {name}: {e}");
+                }
+            }
+        })
+        .join();
+    }
+}
+
+/// Create a test database or skip the test (return from it) with a printed reason.
+#[macro_export]
+macro_rules! test_db {
+    ($kind:expr) => {
+        match $crate::TestDb::create($kind).await {
+            Some(db) => db,
+            None => return,
+        }
+    };
+}
