@@ -3,6 +3,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod conn;
+pub use conn::{
+    AnyConnectOptions, ConnectConfig, ConnectError, Db, DbConn, Driver, ServerInfo,
+    DEFAULT_DATABASE_URL,
+};
+
 /// The database engine behind a connection; MySQL and MariaDB are told apart because their
 /// capabilities and error numbers differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
