@@ -1,1 +1,33 @@
-fn main() {}
+//! The `plinth` command: a thin shell over the plinth library. It parses flags, installs logging,
+//! renders results as text tables or JSON, and maps outcomes to exit codes.
+
+mod cli;
+mod commands;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let ctx = match cli::Context::new(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            return ExitCode::from(e.code as u8);
+        }
+    };
+    output::init_logging(&ctx, args.verbose, args.quiet);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(commands::run(&ctx, &args.command));
+    ExitCode::from(code as u8)
+}

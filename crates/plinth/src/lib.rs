@@ -1,6 +1,14 @@
 //! plinth: make the database layer of an application safe to change and easy to watch.
+//!
+//! The library never prints: it returns values and emits `tracing` events. The `plinth` binary
+//! (crate `plinth-cli`) is a thin shell over it.
 
 pub mod backend;
+pub mod migrate;
 pub mod redact;
 
-pub use backend::{Backend, Version};
+pub use backend::{Backend, ConnectConfig, Db, ServerInfo, Version};
+pub use migrate::{MigrateOptions, MigrationSource, Migrator};
+
+#[doc(hidden)]
+pub use include_dir;

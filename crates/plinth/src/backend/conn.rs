@@ -213,6 +213,8 @@ pub struct Db {
     pub info: Option<ServerInfo>,
     /// The URL with its password hidden, for messages.
     pub display_url: String,
+    /// The URL itself, for opening sibling connections (the lock's); never displayed.
+    pub(crate) url: String,
 }
 
 impl Db {
@@ -254,6 +256,7 @@ impl Db {
             driver: options.driver(),
             info,
             display_url,
+            url: url.to_string(),
         })
     }
 

@@ -1,0 +1,270 @@
+//! Command-line surface (clap) and the per-invocation context every command shares.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use plinth::backend::{ConnectConfig, Db, DEFAULT_DATABASE_URL};
+use plinth::migrate::{
+    MigrateOptions, MigrationSource, PlanOptions, TxMode, DEFAULT_HISTORY_TABLE,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Safe, observable schema changes for PostgreSQL, MySQL/MariaDB and SQLite.
+#[derive(Parser, Debug)]
+#[command(name = "plinth", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Database URL (postgres://, mysql://, mariadb://, sqlite:); else DATABASE_URL; else sqlite:plinth.db.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of migration files.
+    #[arg(long, global = true, default_value = "migrations")]
+    pub source: PathBuf,
+    /// Name of the history table.
+    #[arg(long, global = true, default_value = DEFAULT_HISTORY_TABLE)]
+    pub history_table: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less logging (errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables.
+    Text,
+    /// Stable JSON for scripts.
+    Json,
+}
+
+/// Transaction modes as flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TxModeArg {
+    /// Each migration in its own transaction.
+    PerMigration,
+    /// All pending migrations in one transaction.
+    All,
+    /// No transactions.
+    None,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending migrations.
+    Migrate(MigrateArgs),
+    /// Roll back applied migrations with their down files.
+    Down(DownArgs),
+    /// Show every migration's state.
+    Status,
+    /// Show the audit trail of attempts, failures, reverts and repairs.
+    History(HistoryArgs),
+    /// Check files against history (edited, missing, out of order, interrupted).
+    Validate,
+    /// Accept edited files' checksums, or settle an interrupted migration.
+    Repair(RepairArgs),
+    /// Create a new migration file pair with the next version.
+    New(NewArgs),
+}
+
+/// Flags for `migrate`.
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// Apply nothing above this version.
+    #[arg(long)]
+    pub target: Option<i64>,
+    /// Print what would run and where transactions begin and end; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How migrations are grouped into transactions.
+    #[arg(long, value_enum, default_value_t = TxModeArg::PerMigration)]
+    pub tx_mode: TxModeArg,
+    /// Seconds to wait for another migrator's lock.
+    #[arg(long, default_value_t = 60)]
+    pub lock_timeout: u64,
+    /// Apply migrations older than the newest applied one.
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// Proceed although applied files were edited.
+    #[arg(long)]
+    pub allow_checksum_mismatch: bool,
+    /// Proceed although applied migrations' files are missing.
+    #[arg(long)]
+    pub ignore_missing: bool,
+    /// Accept --tx-mode all where DDL commits implicitly (MySQL, MariaDB).
+    #[arg(long)]
+    pub allow_non_atomic: bool,
+}
+
+/// Flags for `down`.
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// Roll back every migration above this version.
+    #[arg(long, conflicts_with = "steps")]
+    pub to: Option<i64>,
+    /// Roll back this many migrations (default 1).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Print what would run; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for another migrator's lock.
+    #[arg(long, default_value_t = 60)]
+    pub lock_timeout: u64,
+}
+
+/// Flags for `history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Only this migration version's events.
+    #[arg(long = "migration", value_name = "VERSION")]
+    pub version: Option<i64>,
+}
+
+/// Flags for `repair`.
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    /// Mark an interrupted or failed migration as applied (inspect the schema first).
+    #[arg(long, conflicts_with = "mark_rolled_back")]
+    pub mark_applied: Option<i64>,
+    /// Mark an interrupted or failed migration as rolled back (pending again).
+    #[arg(long)]
+    pub mark_rolled_back: Option<i64>,
+}
+
+/// Flags for `new`.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The migration's name (letters, digits, `_`, `-`).
+    pub name: String,
+    /// Create a single NNNN_name.sql without a down file.
+    #[arg(long)]
+    pub no_down: bool,
+}
+
+/// A failure to report: the message (secrets already removed) and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit code per design.md: 1 failed, 2 usage, 3 unreachable, 4 lock, 5 interrupted.
+    pub code: i32,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl CliError {
+    /// Build an error.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What every command needs: where the database and migrations are, and how to print.
+pub struct Context {
+    /// The database URL (never printed as is).
+    pub url: String,
+    /// Secrets to scrub from every output.
+    pub secrets: Vec<String>,
+    /// Migrations directory.
+    pub source_dir: PathBuf,
+    /// History table.
+    pub history_table: String,
+    /// Output format.
+    pub format: Format,
+}
+
+impl Context {
+    /// Build the context from the parsed flags.
+    pub fn new(cli: &Cli) -> Result<Context, CliError> {
+        let url = cli
+            .database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        Ok(Context {
+            secrets: plinth::redact::secrets_of(&url),
+            url,
+            source_dir: cli.source.clone(),
+            history_table: cli.history_table.clone(),
+            format: cli.format,
+        })
+    }
+
+    /// Whether JSON was asked for.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Remove secrets from text about to be shown.
+    pub fn scrub(&self, text: &str) -> String {
+        plinth::redact::scrub(text, &self.secrets)
+    }
+
+    /// Connect, mapping failures to exit 2 (bad URL) or 3 (unreachable).
+    pub async fn connect(&self) -> Result<Db, CliError> {
+        Db::connect(&self.url, &ConnectConfig::default())
+            .await
+            .map_err(|e| {
+                let code = match e {
+                    plinth::backend::ConnectError::Unreachable { .. } => 3,
+                    _ => 2,
+                };
+                CliError::new(code, self.scrub(&e.to_string()))
+            })
+    }
+
+    /// Read the migrations directory.
+    pub fn source(&self) -> Result<MigrationSource, CliError> {
+        MigrationSource::from_dir(&self.source_dir)
+            .map_err(|e| CliError::new(1, self.scrub(&e.to_string())))
+    }
+
+    /// Migrator options from the shared flags.
+    pub fn options(&self) -> MigrateOptions {
+        MigrateOptions {
+            history_table: self.history_table.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Options for `migrate`.
+    pub fn migrate_options(&self, a: &MigrateArgs) -> MigrateOptions {
+        MigrateOptions {
+            plan: PlanOptions {
+                target: a.target,
+                allow_out_of_order: a.allow_out_of_order,
+                allow_checksum_mismatch: a.allow_checksum_mismatch,
+                ignore_missing: a.ignore_missing,
+            },
+            tx_mode: match a.tx_mode {
+                TxModeArg::PerMigration => TxMode::PerMigration,
+                TxModeArg::All => TxMode::All,
+                TxModeArg::None => TxMode::None,
+            },
+            lock_timeout: Duration::from_secs(a.lock_timeout),
+            allow_non_atomic: a.allow_non_atomic,
+            dry_run: a.dry_run,
+            ..self.options()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

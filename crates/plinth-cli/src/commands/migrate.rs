@@ -1,0 +1,83 @@
+//! `plinth migrate`: apply pending migrations (or show them with --dry-run).
+
+use crate::cli::{CliError, Context, MigrateArgs};
+use crate::output::{self, Progress};
+use plinth::migrate::Migrator;
+
+/// Run `migrate`.
+pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
+    let source = ctx.source()?;
+    let mut db = ctx.connect().await?;
+    let migrator = Migrator::new(source, ctx.migrate_options(args));
+    let progress = Progress::new();
+    let result = migrator.migrate(&mut db, &progress).await;
+    progress.finish();
+    let report = result.map_err(|e| super::migrate_error(ctx, e))?;
+    let _ = db.close().await;
+    if ctx.json() {
+        output::json(ctx, &report);
+        return Ok(0);
+    }
+    if let Some(steps) = &report.dry_run {
+        output::out(
+            ctx,
+            &format!(
+                "Dry run on {} {}: {} migration(s) would run; nothing was changed.\n",
+                report.server.backend,
+                report.server.version_string,
+                steps.len()
+            ),
+        );
+        for s in steps {
+            output::out(
+                ctx,
+                &format!(
+                    "-- {:04}_{} ({})\n-- transaction: {}",
+                    s.version, s.name, s.origin, s.transaction
+                ),
+            );
+            output::out(
+                ctx,
+                &format!("{}\n", s.sql.as_deref().unwrap_or("-- (Rust migration)")),
+            );
+        }
+        return Ok(0);
+    }
+    if report.applied.is_empty() {
+        output::out(
+            ctx,
+            &format!(
+                "Database is up to date ({} {}).",
+                report.server.backend, report.server.version_string
+            ),
+        );
+        return Ok(0);
+    }
+    let mut t = output::table(&["Version", "Name", "Outcome", "Duration"]);
+    for a in &report.applied {
+        let outcome = match &a.reason {
+            Some(r) => format!("{} ({r})", a.outcome),
+            None => a.outcome.to_string(),
+        };
+        t.add_row(vec![
+            a.version.to_string(),
+            a.name.clone(),
+            outcome,
+            format!("{} ms", a.duration_ms),
+        ]);
+    }
+    output::out(ctx, &t.to_string());
+    let applied = report
+        .applied
+        .iter()
+        .filter(|a| a.outcome == "applied")
+        .count();
+    output::out(
+        ctx,
+        &format!(
+            "Applied {applied} migration(s) on {} {}.",
+            report.server.backend, report.server.version_string
+        ),
+    );
+    Ok(0)
+}

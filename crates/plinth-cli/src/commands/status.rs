@@ -1,0 +1,169 @@
+//! `plinth status`, `plinth validate` and `plinth history`: read-only views of the migrations.
+
+use crate::cli::{CliError, Context, HistoryArgs};
+use crate::output;
+use plinth::migrate::{Migrator, State, StatusReport};
+use serde_json::json;
+
+async fn report(ctx: &Context) -> Result<StatusReport, CliError> {
+    let source = ctx.source()?;
+    let mut db = ctx.connect().await?;
+    let r = Migrator::new(source, ctx.options())
+        .status(&mut db)
+        .await
+        .map_err(|e| super::migrate_error(ctx, e));
+    let _ = db.close().await;
+    r
+}
+
+fn status_json(r: &StatusReport) -> serde_json::Value {
+    json!({
+        "backend": r.server.backend,
+        "server_version": r.server.version_string,
+        "migrations": r.plan.entries.iter().map(|e| {
+            let h = e.history.as_ref();
+            json!({
+                "version": e.version,
+                "name": e.name,
+                "state": e.state,
+                "checksum": e.checksum,
+                "recorded_checksum": e.recorded_checksum,
+                "applied_at": h.map(|h| h.applied_at.clone()),
+                "duration_ms": h.map(|h| h.duration_ms),
+                "attempts": h.map(|h| h.attempts),
+                "error": h.and_then(|h| h.error_message.clone()),
+                "origin": e.origin,
+            })
+        }).collect::<Vec<_>>(),
+        "problems": r.plan.blockers.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+fn status_table(r: &StatusReport) -> String {
+    let mut t = output::table(&[
+        "Version",
+        "Name",
+        "State",
+        "Applied at",
+        "Duration",
+        "Checksum",
+        "Error",
+    ]);
+    for e in &r.plan.entries {
+        let h = e.history.as_ref();
+        let applied = matches!(
+            e.state,
+            State::Applied
+                | State::ChecksumMismatch
+                | State::MissingFile
+                | State::Failed
+                | State::Skipped
+                | State::Running
+        );
+        t.add_row(vec![
+            e.version.to_string(),
+            e.name.clone(),
+            e.state.as_str().to_string(),
+            h.filter(|_| applied)
+                .map(|h| h.applied_at.clone())
+                .unwrap_or_default(),
+            h.filter(|_| applied)
+                .map(|h| format!("{} ms", h.duration_ms))
+                .unwrap_or_default(),
+            e.checksum.chars().take(12).collect(),
+            h.and_then(|h| h.error_message.clone())
+                .map(|m| m.chars().take(120).collect())
+                .unwrap_or_default(),
+        ]);
+    }
+    let count = |s: State| r.plan.entries.iter().filter(|e| e.state == s).count();
+    format!(
+        "{} {} — {} applied, {} pending, {} failed\n{t}",
+        r.server.backend,
+        r.server.version_string,
+        count(State::Applied),
+        count(State::Pending) + count(State::OutOfOrder),
+        count(State::Failed)
+    )
+}
+
+/// `plinth status`.
+pub async fn status(ctx: &Context) -> Result<i32, CliError> {
+    let r = report(ctx).await?;
+    if ctx.json() {
+        output::json(ctx, &status_json(&r));
+    } else {
+        output::out(ctx, &status_table(&r));
+        for b in &r.plan.blockers {
+            output::out(ctx, &format!("problem: {b}"));
+        }
+    }
+    Ok(0)
+}
+
+/// `plinth validate`: exit 1 when `migrate` would refuse.
+pub async fn validate(ctx: &Context) -> Result<i32, CliError> {
+    let r = report(ctx).await?;
+    let problems: Vec<String> = r.plan.blockers.iter().map(|b| b.to_string()).collect();
+    if ctx.json() {
+        output::json(
+            ctx,
+            &json!({ "valid": problems.is_empty(), "problems": problems }),
+        );
+    } else if problems.is_empty() {
+        output::out(
+            ctx,
+            &format!(
+                "OK: {} migration(s) checked, no problems.",
+                r.plan.entries.len()
+            ),
+        );
+    } else {
+        for p in &problems {
+            output::out(ctx, &format!("problem: {p}"));
+        }
+    }
+    Ok(if problems.is_empty() { 0 } else { 1 })
+}
+
+/// `plinth history`: the audit trail.
+pub async fn history(ctx: &Context, args: &HistoryArgs) -> Result<i32, CliError> {
+    let mut db = ctx.connect().await?;
+    let migrator = Migrator::new(plinth::MigrationSource::new(), ctx.options());
+    let events = migrator
+        .events(&mut db, args.version)
+        .await
+        .map_err(|e| super::migrate_error(ctx, e))?;
+    let _ = db.close().await;
+    if ctx.json() {
+        output::json(ctx, &json!({ "events": events }));
+        return Ok(0);
+    }
+    let mut t = output::table(&[
+        "#", "At", "Version", "Name", "Event", "By", "Duration", "Detail",
+    ]);
+    for e in &events {
+        let detail = [
+            e.error_message.clone(),
+            e.failing_statement
+                .clone()
+                .map(|s| format!("statement: {s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+        t.add_row(vec![
+            e.id.to_string(),
+            e.at.clone(),
+            e.version.to_string(),
+            e.name.clone(),
+            e.event.clone(),
+            e.actor.clone(),
+            e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+            detail.chars().take(160).collect(),
+        ]);
+    }
+    output::out(ctx, &t.to_string());
+    Ok(0)
+}

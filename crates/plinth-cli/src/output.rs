@@ -1,0 +1,135 @@
+//! Everything that leaves the process: logs (scrubbed of secrets), tables, JSON and progress bars.
+
+use crate::cli::Context;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use plinth::migrate::{Migration, Observer, RunEvent};
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+/// A stderr writer that removes secrets from every log line before it is written.
+#[derive(Clone)]
+struct ScrubbingStderr {
+    secrets: Vec<String>,
+}
+
+struct ScrubbingWriter<'a> {
+    secrets: &'a [String],
+}
+
+impl Write for ScrubbingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = plinth::redact::scrub(&text, self.secrets);
+        std::io::stderr().write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for ScrubbingStderr {
+    type Writer = ScrubbingWriter<'a>;
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbingWriter {
+            secrets: &self.secrets,
+        }
+    }
+}
+
+/// Install the log subscriber: info by default, debug with -v, trace with -vv, errors with -q;
+/// `RUST_LOG` overrides.
+pub fn init_logging(ctx: &Context, verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "plinth=info,plinth_cli=info,warn",
+        (false, 1) => "plinth=debug,plinth_cli=debug,info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(ScrubbingStderr {
+            secrets: ctx.secrets.clone(),
+        })
+        .try_init();
+}
+
+/// Print to stdout, scrubbed.
+pub fn out(ctx: &Context, text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", ctx.scrub(text.trim_end_matches('\n')));
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(ctx: &Context, value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => out(ctx, &s),
+        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    }
+}
+
+/// A table in the house style.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    t
+}
+
+/// A progress bar on a terminal when more than a few migrations run; otherwise silence.
+pub struct Progress {
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    /// A progress observer (inactive when stderr is not a terminal).
+    pub fn new() -> Self {
+        Progress {
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&indicatif::ProgressBar)) {
+        if let Ok(guard) = self.bar.lock() {
+            if let Some(b) = guard.as_ref() {
+                f(b);
+            }
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        self.with_bar(|b| b.finish_and_clear());
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::Planned { total } if *total > 3 && std::io::stderr().is_terminal() => {
+                let bar = indicatif::ProgressBar::new(*total as u64);
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                {
+                    bar.set_style(style);
+                }
+                if let Ok(mut g) = self.bar.lock() {
+                    *g = Some(bar);
+                }
+            }
+            RunEvent::Started { migration } => self.with_bar(|b| b.set_message(label(migration))),
+            RunEvent::Applied { .. } | RunEvent::Skipped { .. } => self.with_bar(|b| b.inc(1)),
+            _ => {}
+        }
+    }
+}
+
+fn label(m: &Migration) -> String {
+    format!("{:04}_{}", m.version, m.name)
+}

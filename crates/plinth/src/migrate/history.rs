@@ -1,0 +1,674 @@
+//! The history table (current state of each migration) and its append-only event table (every
+//! attempt, failure, revert and repair). Nothing is ever deleted from either.
+
+use crate::backend::{Backend, Db, Driver};
+use crate::with_conn;
+use serde::Serialize;
+use sqlx::FromRow;
+
+/// The default history table name.
+pub const DEFAULT_HISTORY_TABLE: &str = "plinth_migration_history";
+
+/// The status of a migration as recorded in history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started outside a transaction and not finished: an interrupted run if found later.
+    Running,
+    /// Applied.
+    Success,
+    /// Failed; the error is recorded; it is retried by the next `migrate`.
+    Failed,
+    /// Not applied because a `requires` directive was unmet.
+    Skipped,
+    /// Reverted by `down`; pending again.
+    RolledBack,
+}
+
+impl Status {
+    /// The word stored in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::RolledBack => "rolled_back",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "running" => Status::Running,
+            "success" => Status::Success,
+            "failed" => Status::Failed,
+            "skipped" => Status::Skipped,
+            "rolled_back" => Status::RolledBack,
+            _ => return None,
+        })
+    }
+}
+
+/// One row of the history table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryRecord {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Checksum of the body as applied.
+    pub checksum: String,
+    /// How the checksum was computed.
+    pub checksum_algorithm: String,
+    /// Current status.
+    pub status: Status,
+    /// When the last attempt finished (UTC, ISO-8601).
+    pub applied_at: String,
+    /// How long the last attempt took.
+    pub duration_ms: i64,
+    /// The database's error for a failed attempt.
+    pub error_message: Option<String>,
+    /// The backend it ran on.
+    pub db_type: String,
+    /// The database user that ran it.
+    pub installed_by: String,
+    /// How many times it was attempted.
+    pub attempts: i64,
+    /// For statement-by-statement runs: statements committed so far.
+    pub statements_applied: Option<i64>,
+    /// For statement-by-statement runs: statements in the migration.
+    pub statements_total: Option<i64>,
+}
+
+/// One row of the event table: the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// Migration version.
+    pub version: i64,
+    /// Migration name.
+    pub name: String,
+    /// What happened: started, applied, failed, skipped, reverted, repaired.
+    pub event: String,
+    /// When (UTC, ISO-8601).
+    pub at: String,
+    /// Database user.
+    pub actor: String,
+    /// Checksum at the time.
+    pub checksum: Option<String>,
+    /// Duration of the attempt.
+    pub duration_ms: Option<i64>,
+    /// Error, for failures.
+    pub error_message: Option<String>,
+    /// The statement that failed, when known.
+    pub failing_statement: Option<String>,
+}
+
+#[derive(FromRow)]
+struct RawRow {
+    server_version: Option<String>,
+    version: Option<i64>,
+    name: Option<String>,
+    checksum: Option<String>,
+    checksum_algorithm: Option<String>,
+    status: Option<String>,
+    applied_at: Option<String>,
+    duration_ms: Option<i64>,
+    error_message: Option<String>,
+    db_type: Option<String>,
+    installed_by: Option<String>,
+    attempts: Option<i64>,
+    statements_applied: Option<i64>,
+    statements_total: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct RawEvent {
+    id: i64,
+    version: i64,
+    name: String,
+    event: String,
+    at: Option<String>,
+    actor: Option<String>,
+    checksum: Option<String>,
+    duration_ms: Option<i64>,
+    error_message: Option<String>,
+    failing_statement: Option<String>,
+}
+
+/// A value bound to a statement parameter.
+#[derive(Clone, Debug)]
+pub enum Val {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// A NULL integer.
+    NullInt,
+    /// A NULL text.
+    NullText,
+}
+
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        v.map(Val::Text).unwrap_or(Val::NullText)
+    }
+}
+
+/// Errors touching the history tables.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The configured table name is not a safe identifier.
+    #[error("invalid history table name `{0}`: use 1 to 50 letters, digits or `_`, starting with a letter or `_`")]
+    InvalidName(String),
+    /// A database error.
+    #[error("history table {table}: {source}")]
+    Database {
+        /// The table.
+        table: String,
+        /// The error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A row holds a status plinth does not know (written by something else).
+    #[error("history table {table}: version {version} has unknown status `{status}`")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// The version.
+        version: i64,
+        /// The status found.
+        status: String,
+    },
+}
+
+/// The history tables for one configured name, with SQL written for one backend.
+#[derive(Clone, Debug)]
+pub struct History {
+    table: String,
+    driver: Driver,
+}
+
+/// Quote a validated identifier for the backend.
+pub fn quote_ident(driver: Driver, ident: &str) -> String {
+    match driver {
+        Driver::MySql => format!("`{ident}`"),
+        _ => format!("\"{ident}\""),
+    }
+}
+
+/// Rewrite `?` placeholders as `$1, $2, …` for PostgreSQL (templates here contain no literal `?`).
+fn placeholders(driver: Driver, sql: &str) -> String {
+    if driver != Driver::Postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Run one statement with bound values on any backend.
+pub async fn exec_bound(db: &mut Db, sql: &str, vals: &[Val]) -> Result<u64, sqlx::Error> {
+    let sql = placeholders(db.driver, sql);
+    with_conn!(&mut db.conn, c => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in vals {
+            q = match v {
+                Val::Int(x) => q.bind(*x),
+                Val::Text(s) => q.bind(s.clone()),
+                Val::NullInt => q.bind(None::<i64>),
+                Val::NullText => q.bind(None::<String>),
+            };
+        }
+        Ok(q.execute(&mut *c).await?.rows_affected())
+    })
+}
+
+impl History {
+    /// Validate the table name and prepare SQL for the driver.
+    pub fn new(table: &str, driver: Driver) -> Result<History, HistoryError> {
+        let ok = !table.is_empty()
+            && table.len() <= 50
+            && table
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(HistoryError::InvalidName(table.to_string()));
+        }
+        Ok(History {
+            table: table.to_string(),
+            driver,
+        })
+    }
+
+    /// The history table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The event table's name.
+    pub fn events_table(&self) -> String {
+        format!("{}_events", self.table)
+    }
+
+    fn q(&self) -> String {
+        quote_ident(self.driver, &self.table)
+    }
+
+    fn qe(&self) -> String {
+        quote_ident(self.driver, &self.events_table())
+    }
+
+    fn err(&self, source: sqlx::Error) -> HistoryError {
+        HistoryError::Database {
+            table: self.table.clone(),
+            source,
+        }
+    }
+
+    /// The SQL expression for "now" as stored in `applied_at`/`at`.
+    fn now(&self) -> &'static str {
+        match self.driver {
+            Driver::Postgres => "clock_timestamp()",
+            Driver::MySql => "UTC_TIMESTAMP(6)",
+            Driver::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+        }
+    }
+
+    fn ts_text(&self, col: &str) -> String {
+        match self.driver {
+            Driver::Postgres => {
+                format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            }
+            Driver::MySql => format!("DATE_FORMAT({col}, '%Y-%m-%dT%H:%i:%s.%fZ')"),
+            Driver::Sqlite => col.to_string(),
+        }
+    }
+
+    /// The DDL that creates both tables if absent.
+    pub fn create_sql(&self) -> Vec<String> {
+        let (ts, text, id) = match self.driver {
+            Driver::Postgres => (
+                "TIMESTAMPTZ",
+                "TEXT",
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            ),
+            Driver::MySql => (
+                "DATETIME(6)",
+                "LONGTEXT",
+                "BIGINT AUTO_INCREMENT PRIMARY KEY",
+            ),
+            Driver::Sqlite => ("TEXT", "TEXT", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+        };
+        let (t, e) = (self.q(), self.qe());
+        let idx = quote_ident(self.driver, &format!("{}_name_status", self.table));
+        let eidx = quote_ident(self.driver, &format!("{}_ev_version", self.table));
+        let mysql_tail = if self.driver == Driver::MySql {
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        } else {
+            ""
+        };
+        let inline_idx = if self.driver == Driver::MySql {
+            // Declared inline on MySQL: MySQL 8 has no CREATE INDEX IF NOT EXISTS.
+            format!(", INDEX {idx} (name, status)")
+        } else {
+            String::new()
+        };
+        let history = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+             version BIGINT NOT NULL PRIMARY KEY, \
+             name VARCHAR(255) NOT NULL, \
+             checksum VARCHAR(128) NOT NULL, \
+             checksum_algorithm VARCHAR(32) NOT NULL, \
+             status VARCHAR(16) NOT NULL, \
+             applied_at {ts} NOT NULL, \
+             duration_ms BIGINT NOT NULL DEFAULT 0, \
+             error_message {text} NULL, \
+             db_type VARCHAR(16) NOT NULL, \
+             installed_by VARCHAR(255) NOT NULL, \
+             attempts BIGINT NOT NULL DEFAULT 1, \
+             statements_applied BIGINT NULL, \
+             statements_total BIGINT NULL{inline_idx}){mysql_tail}"
+        );
+        let events = format!(
+            "CREATE TABLE IF NOT EXISTS {e} (\
+             id {id}, \
+             version BIGINT NOT NULL, \
+             name VARCHAR(255) NOT NULL, \
+             event VARCHAR(16) NOT NULL, \
+             at {ts} NOT NULL, \
+             actor VARCHAR(255) NOT NULL, \
+             checksum VARCHAR(128) NULL, \
+             duration_ms BIGINT NULL, \
+             error_message {text} NULL, \
+             failing_statement {text} NULL{}){mysql_tail}",
+            if self.driver == Driver::MySql {
+                format!(", INDEX {eidx} (version)")
+            } else {
+                String::new()
+            }
+        );
+        let mut out = vec![history, events];
+        if self.driver != Driver::MySql {
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {t} (name, status)"
+            ));
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {eidx} ON {e} (version)"
+            ));
+        }
+        out
+    }
+
+    /// Create the tables if absent.
+    pub async fn ensure(&self, db: &mut Db) -> Result<(), HistoryError> {
+        for stmt in self.create_sql() {
+            db.execute_script(&stmt).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The one query of the fast path: every history row plus the server's version string, in a
+    /// single round trip. Returns None when the table does not exist yet.
+    pub async fn read(
+        &self,
+        db: &mut Db,
+    ) -> Result<Option<(String, Vec<HistoryRecord>)>, HistoryError> {
+        let version_expr = match self.driver {
+            Driver::Postgres => "current_setting('server_version')",
+            Driver::MySql => "VERSION()",
+            Driver::Sqlite => "sqlite_version()",
+        };
+        let sql = format!(
+            "SELECT {version_expr} AS server_version, h.version, h.name, h.checksum, \
+             h.checksum_algorithm, h.status, {} AS applied_at, h.duration_ms, h.error_message, \
+             h.db_type, h.installed_by, h.attempts, h.statements_applied, h.statements_total \
+             FROM (SELECT 1 AS one) d LEFT JOIN {} h ON 1 = 1 ORDER BY h.version",
+            self.ts_text("h.applied_at"),
+            self.q()
+        );
+        let sql = sqlx::AssertSqlSafe(sql);
+        let result: Result<Vec<RawRow>, sqlx::Error> = with_conn!(&mut db.conn, c => {
+            match sqlx::raw_sql(sql).fetch_all(&mut *c).await {
+                Ok(rows) => rows.iter().map(RawRow::from_row).collect(),
+                Err(e) => Err(e),
+            }
+        });
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(e) if is_missing_table(&e, self.driver) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let server_version = rows
+            .first()
+            .and_then(|r| r.server_version.clone())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let Some(version) = r.version else { continue };
+            let status_text = r.status.unwrap_or_default();
+            let status = Status::parse(&status_text).ok_or_else(|| HistoryError::Corrupt {
+                table: self.table.clone(),
+                version,
+                status: status_text.clone(),
+            })?;
+            out.push(HistoryRecord {
+                version,
+                name: r.name.unwrap_or_default(),
+                checksum: r.checksum.unwrap_or_default(),
+                checksum_algorithm: r.checksum_algorithm.unwrap_or_default(),
+                status,
+                applied_at: r.applied_at.unwrap_or_default(),
+                duration_ms: r.duration_ms.unwrap_or(0),
+                error_message: r.error_message,
+                db_type: r.db_type.unwrap_or_default(),
+                installed_by: r.installed_by.unwrap_or_default(),
+                attempts: r.attempts.unwrap_or(0),
+                statements_applied: r.statements_applied,
+                statements_total: r.statements_total,
+            });
+        }
+        Ok(Some((server_version, out)))
+    }
+
+    /// Read the audit trail, oldest first (optionally for one version).
+    pub async fn events(
+        &self,
+        db: &mut Db,
+        version: Option<i64>,
+    ) -> Result<Vec<HistoryEvent>, HistoryError> {
+        let filter = if version.is_some() {
+            " WHERE version = ?"
+        } else {
+            ""
+        };
+        let sql = placeholders(
+            self.driver,
+            &format!(
+                "SELECT id, version, name, event, {} AS at, actor, checksum, duration_ms, \
+                 error_message, failing_statement FROM {}{filter} ORDER BY id",
+                self.ts_text("at"),
+                self.qe()
+            ),
+        );
+        let rows: Result<Vec<RawEvent>, sqlx::Error> = with_conn!(&mut db.conn, c => {
+            let mut q = sqlx::query_as::<_, RawEvent>(sqlx::AssertSqlSafe(sql));
+            if let Some(v) = version {
+                q = q.bind(v);
+            }
+            q.fetch_all(&mut *c).await
+        });
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) if is_missing_table(&e, self.driver) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| HistoryEvent {
+                id: r.id,
+                version: r.version,
+                name: r.name,
+                event: r.event,
+                at: r.at.unwrap_or_default(),
+                actor: r.actor.unwrap_or_default(),
+                checksum: r.checksum,
+                duration_ms: r.duration_ms,
+                error_message: r.error_message,
+                failing_statement: r.failing_statement,
+            })
+            .collect())
+    }
+
+    /// Write (insert or update) the current-state row for a migration. `attempts_delta` is added
+    /// to the stored count (1 for a new attempt, 0 for a status change).
+    pub async fn upsert(
+        &self,
+        db: &mut Db,
+        exists: bool,
+        row: &RowWrite<'_>,
+    ) -> Result<(), HistoryError> {
+        let r = row;
+        let sql = if exists {
+            format!(
+                "UPDATE {} SET name = ?, checksum = ?, checksum_algorithm = ?, status = ?, \
+                 applied_at = {}, duration_ms = ?, error_message = ?, db_type = ?, installed_by = ?, \
+                 attempts = attempts + ?, statements_applied = ?, statements_total = ? WHERE version = ?",
+                self.q(),
+                self.now()
+            )
+        } else {
+            format!(
+                "INSERT INTO {} (name, checksum, checksum_algorithm, status, applied_at, duration_ms, \
+                 error_message, db_type, installed_by, attempts, statements_applied, statements_total, version) \
+                 VALUES (?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.q(),
+                self.now()
+            )
+        };
+        let opt_int = |v: Option<i64>| v.map(Val::Int).unwrap_or(Val::NullInt);
+        let vals = [
+            Val::Text(r.name.to_string()),
+            Val::Text(r.checksum.to_string()),
+            Val::Text(super::source::CHECKSUM_ALGORITHM.to_string()),
+            Val::Text(r.status.as_str().to_string()),
+            Val::Int(r.duration_ms),
+            r.error.map(str::to_string).into(),
+            Val::Text(r.backend.as_str().to_string()),
+            Val::Text(r.actor.to_string()),
+            Val::Int(r.attempts_delta),
+            opt_int(r.statements_applied),
+            opt_int(r.statements_total),
+            Val::Int(r.version),
+        ];
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Append an event to the audit trail.
+    pub async fn event(&self, db: &mut Db, ev: &EventWrite<'_>) -> Result<(), HistoryError> {
+        let sql = format!(
+            "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement) \
+             VALUES (?, ?, ?, {}, ?, ?, ?, ?, ?)",
+            self.qe(),
+            self.now()
+        );
+        let vals = [
+            Val::Int(ev.version),
+            Val::Text(ev.name.to_string()),
+            Val::Text(ev.event.to_string()),
+            Val::Text(ev.actor.to_string()),
+            ev.checksum.map(str::to_string).into(),
+            ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt),
+            ev.error.map(str::to_string).into(),
+            ev.failing_statement.map(str::to_string).into(),
+        ];
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Change only the status (and optionally checksum) of a row, for repair and revert.
+    pub async fn set_status(
+        &self,
+        db: &mut Db,
+        version: i64,
+        status: Status,
+        checksum: Option<&str>,
+    ) -> Result<u64, HistoryError> {
+        let (sql, vals) = match checksum {
+            Some(c) => (
+                format!(
+                    "UPDATE {} SET status = ?, checksum = ?, checksum_algorithm = ?, applied_at = {} WHERE version = ?",
+                    self.q(),
+                    self.now()
+                ),
+                vec![
+                    Val::Text(status.as_str().into()),
+                    Val::Text(c.into()),
+                    Val::Text(super::source::CHECKSUM_ALGORITHM.into()),
+                    Val::Int(version),
+                ],
+            ),
+            None => (
+                format!(
+                    "UPDATE {} SET status = ?, applied_at = {} WHERE version = ?",
+                    self.q(),
+                    self.now()
+                ),
+                vec![Val::Text(status.as_str().into()), Val::Int(version)],
+            ),
+        };
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))
+    }
+
+    /// Record how many statements of a statement-by-statement migration have committed.
+    pub async fn set_progress(
+        &self,
+        db: &mut Db,
+        version: i64,
+        applied: i64,
+    ) -> Result<(), HistoryError> {
+        let sql = format!(
+            "UPDATE {} SET statements_applied = ? WHERE version = ?",
+            self.q()
+        );
+        exec_bound(db, &sql, &[Val::Int(applied), Val::Int(version)])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// The fields written to a history row.
+#[derive(Clone, Debug)]
+pub struct RowWrite<'a> {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Checksum.
+    pub checksum: &'a str,
+    /// New status.
+    pub status: Status,
+    /// Duration of this attempt.
+    pub duration_ms: i64,
+    /// Error, if failed.
+    pub error: Option<&'a str>,
+    /// Backend.
+    pub backend: Backend,
+    /// Database user.
+    pub actor: &'a str,
+    /// Added to `attempts`.
+    pub attempts_delta: i64,
+    /// Statements committed so far (statement-by-statement runs).
+    pub statements_applied: Option<i64>,
+    /// Statements in the migration (statement-by-statement runs).
+    pub statements_total: Option<i64>,
+}
+
+/// The fields written to an event row.
+#[derive(Clone, Debug, Default)]
+pub struct EventWrite<'a> {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: &'a str,
+    /// What happened.
+    pub event: &'a str,
+    /// Database user.
+    pub actor: &'a str,
+    /// Checksum.
+    pub checksum: Option<&'a str>,
+    /// Duration.
+    pub duration_ms: Option<i64>,
+    /// Error.
+    pub error: Option<&'a str>,
+    /// The failing statement.
+    pub failing_statement: Option<&'a str>,
+}
+
+/// Whether an error says the table does not exist (so history is simply empty).
+pub fn is_missing_table(e: &sqlx::Error, driver: Driver) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    match driver {
+        Driver::Postgres => db.code().as_deref() == Some("42P01"),
+        Driver::MySql => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| m.number() == 1146),
+        Driver::Sqlite => db.message().starts_with("no such table: "),
+    }
+}

@@ -1,0 +1,24 @@
+//! Migrations: where they come from (`source`), what has run (`history`), what to do (`plan`), doing
+//! it safely (`runner`) and one migrator at a time (`lock`).
+
+pub mod history;
+pub mod lock;
+pub mod plan;
+pub mod runner;
+pub mod source;
+
+pub use history::{HistoryEvent, HistoryRecord, Status, DEFAULT_HISTORY_TABLE};
+pub use plan::{plan, Blocker, Entry, Plan, PlanOptions, State};
+pub use runner::{
+    Applied, DownOptions, DryRunStep, MigrateError, MigrateOptions, MigrateReport, Migrator,
+    Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode,
+};
+pub use source::{checksum, Directives, Migration, MigrationSource, SourceError, SourceProblem};
+
+use crate::backend::Backend;
+
+/// Whether a capability named in a `requires` directive is available: Some(met), or None when the
+/// name is not a known capability.
+pub fn capability_check(_name: &str, _backend: Backend) -> Option<bool> {
+    None
+}

@@ -1,0 +1,1178 @@
+//! The runner carries out a plan, top to bottom: read history (one query), plan, stop if there is
+//! nothing to do; otherwise lock, re-read, and apply each migration in the chosen transaction mode,
+//! recording every outcome. Failures are recorded after the rollback, in their own transaction.
+
+// MigrateError carries what a user needs to act; it is returned once per run, so its size is not hot.
+#![allow(clippy::result_large_err)]
+
+use super::history::{
+    EventWrite, History, HistoryError, HistoryEvent, HistoryRecord, RowWrite, Status,
+};
+use super::lock::{self, LockError};
+use super::plan::{plan, Blocker, Plan, PlanOptions, State};
+use super::source::{Body, Migration, MigrationSource, SourceError};
+use crate::backend::{Backend, ConnectConfig, ConnectError, Db, Driver, ServerInfo};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How migrations are grouped into transactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TxMode {
+    /// Each migration and its history row commit together (the default).
+    #[default]
+    PerMigration,
+    /// Every pending migration in one transaction: all or nothing.
+    All,
+    /// No transactions: each statement commits as it runs.
+    None,
+}
+
+/// Everything that tunes a run.
+#[derive(Clone, Debug)]
+pub struct MigrateOptions {
+    /// The history table's name.
+    pub history_table: String,
+    /// What the plan accepts.
+    pub plan: PlanOptions,
+    /// Transaction grouping.
+    pub tx_mode: TxMode,
+    /// How long to wait for another migrator's lock.
+    pub lock_timeout: Duration,
+    /// Accept `--tx-mode all` on a backend whose DDL commits implicitly.
+    pub allow_non_atomic: bool,
+    /// Show what would run without changing anything.
+    pub dry_run: bool,
+    /// Options for the lock's own connection.
+    pub connect: ConnectConfig,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            history_table: super::history::DEFAULT_HISTORY_TABLE.to_string(),
+            plan: PlanOptions::default(),
+            tx_mode: TxMode::default(),
+            lock_timeout: Duration::from_secs(60),
+            allow_non_atomic: false,
+            dry_run: false,
+            connect: ConnectConfig::default(),
+        }
+    }
+}
+
+/// Progress reports, for progress bars and logs.
+#[derive(Clone, Debug)]
+pub enum RunEvent<'a> {
+    /// The run starts with this many migrations to apply.
+    Planned {
+        /// How many.
+        total: usize,
+    },
+    /// A migration starts.
+    Started {
+        /// The migration.
+        migration: &'a Migration,
+    },
+    /// A migration finished.
+    Applied {
+        /// The migration.
+        migration: &'a Migration,
+        /// How long it took.
+        duration: Duration,
+    },
+    /// A migration was skipped.
+    Skipped {
+        /// The migration.
+        migration: &'a Migration,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// Receives progress reports; the default ignores them.
+pub trait Observer: Send + Sync {
+    /// Called for each event.
+    fn event(&self, _event: &RunEvent<'_>) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// One migration this run applied (or would apply, in a dry run).
+#[derive(Clone, Debug, Serialize)]
+pub struct Applied {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Milliseconds (0 in a dry run).
+    pub duration_ms: i64,
+    /// `applied` or `skipped`.
+    pub outcome: &'static str,
+    /// The reason a migration was skipped.
+    pub reason: Option<String>,
+}
+
+/// One step of a dry run: what would run, and where the transaction boundaries fall.
+#[derive(Clone, Debug, Serialize)]
+pub struct DryRunStep {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// The file.
+    pub origin: String,
+    /// The SQL (None for Rust migrations).
+    pub sql: Option<String>,
+    /// How it would be wrapped.
+    pub transaction: String,
+}
+
+/// What a `migrate` run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrateReport {
+    /// The server.
+    pub server: ServerInfo,
+    /// Migrations applied or skipped, in order.
+    pub applied: Vec<Applied>,
+    /// The steps a dry run would take.
+    pub dry_run: Option<Vec<DryRunStep>>,
+    /// Whether the fast path answered (one query, no lock).
+    pub fast_path: bool,
+}
+
+/// A `status` answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    /// The server.
+    pub server: ServerInfo,
+    /// The plan (every migration's state).
+    pub plan: Plan,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The migration source is invalid.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The history table could not be read or written.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// No connection.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The lock was not taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// A database error outside any migration.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The plan found problems that must be fixed first.
+    #[error("refusing to migrate:\n{}", .0.iter().map(|b| format!("  - {b}")).collect::<Vec<_>>().join("\n"))]
+    Blocked(Vec<Blocker>),
+    /// An earlier run was interrupted.
+    #[error("refusing to migrate: {0}")]
+    Interrupted(Blocker),
+    /// The options cannot be honoured on this backend or with these files.
+    #[error("{0}")]
+    Refused(String),
+    /// A migration failed; it is recorded as failed.
+    #[error("migration {version} `{name}` ({origin}) failed: {error}{}", if rolled_back.is_empty() { String::new() } else { format!("; the whole batch was rolled back, so {} are pending again", rolled_back.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")) })]
+    Failed {
+        /// Version.
+        version: i64,
+        /// Name.
+        name: String,
+        /// File.
+        origin: String,
+        /// The database's message.
+        error: String,
+        /// The driver error, for classification.
+        source: Option<sqlx::Error>,
+        /// Versions rolled back with it (`--tx-mode all`).
+        rolled_back: Vec<i64>,
+    },
+}
+
+/// Options for `down`.
+#[derive(Clone, Debug, Default)]
+pub struct DownOptions {
+    /// Roll back everything above this version.
+    pub to: Option<i64>,
+    /// Roll back this many (default 1 when `to` is absent).
+    pub steps: Option<usize>,
+    /// Show, change nothing.
+    pub dry_run: bool,
+}
+
+/// What `repair` should do.
+#[derive(Clone, Debug, Default)]
+pub struct RepairOptions {
+    /// Mark an interrupted or failed migration applied (after checking the schema by hand).
+    pub mark_applied: Option<i64>,
+    /// Mark an interrupted or failed migration rolled back (pending again).
+    pub mark_rolled_back: Option<i64>,
+}
+
+/// What `repair` changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepairReport {
+    /// (version, what was done).
+    pub changes: Vec<(i64, String)>,
+}
+
+/// Applies migrations from a source to a database and answers questions about them.
+pub struct Migrator {
+    source: MigrationSource,
+    options: MigrateOptions,
+}
+
+fn db_message(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(sqlx::Error::Database(d)) = e.downcast_ref::<sqlx::Error>() {
+        return d.message().to_string();
+    }
+    e.to_string()
+}
+
+impl Migrator {
+    /// A migrator for this source.
+    pub fn new(source: MigrationSource, options: MigrateOptions) -> Self {
+        Migrator { source, options }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &MigrateOptions {
+        &self.options
+    }
+
+    fn history(&self, db: &Db) -> Result<History, HistoryError> {
+        History::new(&self.options.history_table, db.driver)
+    }
+
+    /// Read history (one query) and learn the server's identity from the same answer.
+    async fn read(
+        &self,
+        db: &mut Db,
+        history: &History,
+    ) -> Result<(ServerInfo, Vec<HistoryRecord>, bool), MigrateError> {
+        match history.read(db).await? {
+            Some((version, rows)) => {
+                if db.info.is_none() {
+                    db.info = Some(ServerInfo::from_version_string(db.driver, &version));
+                }
+                let info = db.server_info().await?;
+                Ok((info, rows, true))
+            }
+            None => Ok((db.server_info().await?, Vec::new(), false)),
+        }
+    }
+
+    /// Every migration's state, without changing anything.
+    pub async fn status(&self, db: &mut Db) -> Result<StatusReport, MigrateError> {
+        let history = self.history(db)?;
+        let (server, rows, _) = self.read(db, &history).await?;
+        let migrations = self.source.resolve(server.backend)?;
+        let plan = plan(&migrations, &rows, &self.options.plan);
+        Ok(StatusReport { server, plan })
+    }
+
+    /// The audit trail.
+    pub async fn events(
+        &self,
+        db: &mut Db,
+        version: Option<i64>,
+    ) -> Result<Vec<HistoryEvent>, MigrateError> {
+        let history = self.history(db)?;
+        Ok(history.events(db, version).await?)
+    }
+
+    fn check_blockers(plan: &Plan) -> Result<(), MigrateError> {
+        if let Some(b) = plan.interrupted() {
+            return Err(MigrateError::Interrupted(b.clone()));
+        }
+        if !plan.blockers.is_empty() {
+            return Err(MigrateError::Blocked(plan.blockers.clone()));
+        }
+        Ok(())
+    }
+
+    fn transactional(&self, backend: Backend, m: &Migration) -> bool {
+        !m.directives.no_transaction
+            && self.options.tx_mode != TxMode::None
+            && !backend.is_mysql_family()
+    }
+
+    fn describe_tx(&self, backend: Backend, m: &Migration) -> String {
+        if m.directives.no_transaction {
+            "none: `-- plinth:no-transaction` (a `running` row is committed first)".into()
+        } else if self.options.tx_mode == TxMode::None {
+            "none: --tx-mode none (a `running` row is committed first)".into()
+        } else if backend.is_mysql_family() {
+            format!("none: {backend} commits DDL implicitly; statements run one by one after a `running` row is committed")
+        } else if self.options.tx_mode == TxMode::All {
+            "BEGIN … (one transaction for the whole batch) … COMMIT".into()
+        } else {
+            "BEGIN; migration; history row; COMMIT".into()
+        }
+    }
+
+    fn requirement_unmet(backend: Backend, m: &Migration) -> Option<String> {
+        for req in &m.directives.requires {
+            let met = match Backend::parse(req) {
+                Some(Backend::MySql) => backend.is_mysql_family(),
+                Some(b) => b == backend,
+                None => match crate::migrate::capability_check(req, backend) {
+                    Some(met) => met,
+                    None => return Some(format!("unknown requirement `{req}`")),
+                },
+            };
+            if !met {
+                return Some(format!("requires {req}, not available on {backend}"));
+            }
+        }
+        None
+    }
+
+    /// Apply pending migrations. On an up-to-date database this sends one query and returns.
+    pub async fn migrate(
+        &self,
+        db: &mut Db,
+        observer: &dyn Observer,
+    ) -> Result<MigrateReport, MigrateError> {
+        let history = self.history(db)?;
+        let (server, rows, table_exists) = self.read(db, &history).await?;
+        let migrations = self.source.resolve(server.backend)?;
+        let first = plan(&migrations, &rows, &self.options.plan);
+        Self::check_blockers(&first)?;
+        if !first.has_work() {
+            tracing::debug!(backend = %server.backend, "database is up to date");
+            return Ok(MigrateReport {
+                server,
+                applied: Vec::new(),
+                dry_run: None,
+                fast_path: true,
+            });
+        }
+        let backend = server.backend;
+        let todo: Vec<&Migration> = first
+            .to_apply()
+            .filter_map(|e| migrations.iter().find(|m| m.version == e.version))
+            .collect();
+        if self.options.tx_mode == TxMode::All {
+            if let Some(m) = todo.iter().find(|m| m.directives.no_transaction) {
+                return Err(MigrateError::Refused(format!(
+                    "--tx-mode all cannot include {} (`-- plinth:no-transaction`); apply up to {} first with --target, or use --tx-mode per-migration",
+                    m.origin, m.version - 1
+                )));
+            }
+            if backend.is_mysql_family() && !self.options.allow_non_atomic {
+                return Err(MigrateError::Refused(format!(
+                    "--tx-mode all is not atomic on {backend}: every DDL statement commits implicitly, so a failure would leave earlier migrations applied; \
+                     use --tx-mode per-migration, or pass --allow-non-atomic to accept this"
+                )));
+            }
+        }
+        if self.options.dry_run {
+            let steps = todo
+                .iter()
+                .map(|m| DryRunStep {
+                    version: m.version,
+                    name: m.name.clone(),
+                    origin: m.origin.clone(),
+                    sql: m.sql().map(str::to_string),
+                    transaction: self.describe_tx(backend, m),
+                })
+                .collect();
+            return Ok(MigrateReport {
+                server,
+                applied: Vec::new(),
+                dry_run: Some(steps),
+                fast_path: false,
+            });
+        }
+
+        let guard = lock::acquire(
+            &db.url,
+            &self.options.connect,
+            db.driver,
+            history.table(),
+            self.options.lock_timeout,
+        )
+        .await?;
+        let result = self
+            .apply_locked(db, &history, table_exists, &migrations, observer)
+            .await;
+        if let Err(e) = guard.release().await {
+            tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
+        }
+        let applied = result?;
+        Ok(MigrateReport {
+            server,
+            applied,
+            dry_run: None,
+            fast_path: false,
+        })
+    }
+
+    async fn apply_locked(
+        &self,
+        db: &mut Db,
+        history: &History,
+        table_exists: bool,
+        migrations: &[Migration],
+        observer: &dyn Observer,
+    ) -> Result<Vec<Applied>, MigrateError> {
+        if !table_exists {
+            history.ensure(db).await?;
+        }
+        // Another instance may have done the work while we waited for the lock.
+        let (server, rows, _) = self.read(db, history).await?;
+        let current = plan(migrations, &rows, &self.options.plan);
+        Self::check_blockers(&current)?;
+        let backend = server.backend;
+        let actor = current_user(db).await;
+        let todo: Vec<(&Migration, bool)> = current
+            .to_apply()
+            .filter_map(|e| {
+                migrations
+                    .iter()
+                    .find(|m| m.version == e.version)
+                    .map(|m| (m, e.history.is_some()))
+            })
+            .collect();
+        observer.event(&RunEvent::Planned { total: todo.len() });
+        let mut done = Vec::new();
+        if self.options.tx_mode == TxMode::All && !backend.is_mysql_family() {
+            self.apply_all(db, history, backend, &actor, &todo, observer, &mut done)
+                .await?;
+            return Ok(done);
+        }
+        for (m, exists) in &todo {
+            if let Some(reason) = Self::requirement_unmet(backend, m) {
+                let row = row(m, Status::Skipped, 0, Some(&reason), backend, &actor, 0);
+                history.upsert(db, *exists, &row).await?;
+                history
+                    .event(db, &event(m, "skipped", &actor, None, Some(&reason)))
+                    .await?;
+                tracing::info!(version = m.version, name = %m.name, reason = %reason, "migration skipped");
+                observer.event(&RunEvent::Skipped {
+                    migration: m,
+                    reason: &reason,
+                });
+                done.push(Applied {
+                    version: m.version,
+                    name: m.name.clone(),
+                    duration_ms: 0,
+                    outcome: "skipped",
+                    reason: Some(reason),
+                });
+                continue;
+            }
+            observer.event(&RunEvent::Started { migration: m });
+            let start = Instant::now();
+            if self.transactional(backend, m) {
+                self.apply_in_transaction(db, history, backend, &actor, m, *exists, start)
+                    .await?;
+            } else {
+                self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
+                    .await?;
+            }
+            let duration = start.elapsed();
+            tracing::debug!(version = m.version, name = %m.name, duration_ms = duration.as_millis() as u64, "migration applied");
+            observer.event(&RunEvent::Applied {
+                migration: m,
+                duration,
+            });
+            done.push(Applied {
+                version: m.version,
+                name: m.name.clone(),
+                duration_ms: duration.as_millis() as i64,
+                outcome: "applied",
+                reason: None,
+            });
+        }
+        Ok(done)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_in_transaction(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        exists: bool,
+        start: Instant,
+    ) -> Result<(), MigrateError> {
+        begin(db).await?;
+        let outcome = async {
+            run_body(db, m).await.map_err(Failure::Body)?;
+            let ms = start.elapsed().as_millis() as i64;
+            history
+                .upsert(
+                    db,
+                    exists,
+                    &row(m, Status::Success, ms, None, backend, actor, 1),
+                )
+                .await
+                .map_err(Failure::History)?;
+            history
+                .event(
+                    db,
+                    &EventWrite {
+                        duration_ms: Some(ms),
+                        ..event(m, "applied", actor, Some(&m.checksum), None)
+                    },
+                )
+                .await
+                .map_err(Failure::History)?;
+            Ok::<(), Failure>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                commit(db).await?;
+                Ok(())
+            }
+            Err(f) => {
+                rollback(db, &f.to_string()).await;
+                match f {
+                    Failure::History(h) => Err(h.into()),
+                    Failure::Body(e) => Err(self
+                        .record_failure(
+                            db,
+                            history,
+                            backend,
+                            actor,
+                            m,
+                            exists,
+                            start,
+                            e,
+                            Vec::new(),
+                        )
+                        .await),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_outside_transaction(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        exists: bool,
+        start: Instant,
+    ) -> Result<(), MigrateError> {
+        // Commit a `running` row first: if we die mid-way, the next run sees it and stops.
+        history
+            .upsert(
+                db,
+                exists,
+                &row(m, Status::Running, 0, None, backend, actor, 1),
+            )
+            .await?;
+        history
+            .event(db, &event(m, "started", actor, Some(&m.checksum), None))
+            .await?;
+        match run_body(db, m).await {
+            Ok(()) => {
+                let ms = start.elapsed().as_millis() as i64;
+                history
+                    .upsert(
+                        db,
+                        true,
+                        &row(m, Status::Success, ms, None, backend, actor, 0),
+                    )
+                    .await?;
+                history
+                    .event(
+                        db,
+                        &EventWrite {
+                            duration_ms: Some(ms),
+                            ..event(m, "applied", actor, Some(&m.checksum), None)
+                        },
+                    )
+                    .await?;
+                Ok(())
+            }
+            Err(e) => Err(self
+                .record_failure_with(
+                    db,
+                    history,
+                    backend,
+                    actor,
+                    m,
+                    true,
+                    start,
+                    e,
+                    Vec::new(),
+                    0,
+                )
+                .await),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_all(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        todo: &[(&Migration, bool)],
+        observer: &dyn Observer,
+        done: &mut Vec<Applied>,
+    ) -> Result<(), MigrateError> {
+        begin(db).await?;
+        let mut so_far: Vec<i64> = Vec::new();
+        for (m, exists) in todo {
+            let start = Instant::now();
+            if let Some(reason) = Self::requirement_unmet(backend, m) {
+                let r = async {
+                    history
+                        .upsert(
+                            db,
+                            *exists,
+                            &row(m, Status::Skipped, 0, Some(&reason), backend, actor, 0),
+                        )
+                        .await?;
+                    history
+                        .event(db, &event(m, "skipped", actor, None, Some(&reason)))
+                        .await
+                }
+                .await;
+                if let Err(e) = r {
+                    rollback(db, "history write failed").await;
+                    return Err(e.into());
+                }
+                observer.event(&RunEvent::Skipped {
+                    migration: m,
+                    reason: &reason,
+                });
+                done.push(Applied {
+                    version: m.version,
+                    name: m.name.clone(),
+                    duration_ms: 0,
+                    outcome: "skipped",
+                    reason: Some(reason),
+                });
+                continue;
+            }
+            observer.event(&RunEvent::Started { migration: m });
+            let r = run_body(db, m).await.map_err(Failure::Body);
+            let r = match r {
+                Ok(()) => {
+                    let ms = start.elapsed().as_millis() as i64;
+                    match history
+                        .upsert(
+                            db,
+                            *exists,
+                            &row(m, Status::Success, ms, None, backend, actor, 1),
+                        )
+                        .await
+                    {
+                        Ok(()) => history
+                            .event(
+                                db,
+                                &EventWrite {
+                                    duration_ms: Some(ms),
+                                    ..event(m, "applied", actor, Some(&m.checksum), None)
+                                },
+                            )
+                            .await
+                            .map_err(Failure::History),
+                        Err(e) => Err(Failure::History(e)),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(f) = r {
+                rollback(db, &f.to_string()).await;
+                done.clear();
+                return Err(match f {
+                    Failure::History(h) => h.into(),
+                    Failure::Body(e) => {
+                        self.record_failure(
+                            db, history, backend, actor, m, *exists, start, e, so_far,
+                        )
+                        .await
+                    }
+                });
+            }
+            so_far.push(m.version);
+            let duration = start.elapsed();
+            observer.event(&RunEvent::Applied {
+                migration: m,
+                duration,
+            });
+            done.push(Applied {
+                version: m.version,
+                name: m.name.clone(),
+                duration_ms: duration.as_millis() as i64,
+                outcome: "applied",
+                reason: None,
+            });
+        }
+        commit(db).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_failure(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        exists: bool,
+        start: Instant,
+        e: BodyError,
+        rolled_back: Vec<i64>,
+    ) -> MigrateError {
+        self.record_failure_with(
+            db,
+            history,
+            backend,
+            actor,
+            m,
+            exists,
+            start,
+            e,
+            rolled_back,
+            1,
+        )
+        .await
+    }
+
+    /// Record `failed` in its own transaction (after any rollback), then describe the failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_failure_with(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        exists: bool,
+        start: Instant,
+        e: BodyError,
+        rolled_back: Vec<i64>,
+        attempts_delta: i64,
+    ) -> MigrateError {
+        let ms = start.elapsed().as_millis() as i64;
+        let message = e.message.clone();
+        tracing::error!(severity = "critical", version = m.version, name = %m.name, origin = %m.origin, error = %message, "migration failed");
+        let record = async {
+            let transactional = backend != Backend::MariaDb && backend != Backend::MySql;
+            if transactional {
+                begin(db).await?;
+            }
+            history
+                .upsert(
+                    db,
+                    exists,
+                    &row(
+                        m,
+                        Status::Failed,
+                        ms,
+                        Some(&message),
+                        backend,
+                        actor,
+                        attempts_delta,
+                    ),
+                )
+                .await?;
+            history
+                .event(
+                    db,
+                    &EventWrite {
+                        duration_ms: Some(ms),
+                        failing_statement: e.statement.as_deref(),
+                        ..event(m, "failed", actor, Some(&m.checksum), Some(&message))
+                    },
+                )
+                .await?;
+            if transactional {
+                commit(db).await?;
+            }
+            Ok::<(), MigrateError>(())
+        }
+        .await;
+        if let Err(re) = record {
+            tracing::error!(severity = "critical", version = m.version, error = %re, "could not record the failure in the history table");
+        }
+        MigrateError::Failed {
+            version: m.version,
+            name: m.name.clone(),
+            origin: m.origin.clone(),
+            error: message,
+            source: e.source,
+            rolled_back,
+        }
+    }
+
+    /// Check the source against history without changing anything: the blockers `migrate` would stop on.
+    pub async fn validate(&self, db: &mut Db) -> Result<StatusReport, MigrateError> {
+        let report = self.status(db).await?;
+        Ok(report)
+    }
+
+    /// Accept edited files' checksums, or settle an interrupted migration by hand.
+    pub async fn repair(
+        &self,
+        db: &mut Db,
+        opts: &RepairOptions,
+    ) -> Result<RepairReport, MigrateError> {
+        let history = self.history(db)?;
+        let guard = lock::acquire(
+            &db.url,
+            &self.options.connect,
+            db.driver,
+            history.table(),
+            self.options.lock_timeout,
+        )
+        .await?;
+        let result = self.repair_locked(db, &history, opts).await;
+        let _ = guard.release().await;
+        result
+    }
+
+    async fn repair_locked(
+        &self,
+        db: &mut Db,
+        history: &History,
+        opts: &RepairOptions,
+    ) -> Result<RepairReport, MigrateError> {
+        let (server, rows, exists) = self.read(db, history).await?;
+        if !exists {
+            return Ok(RepairReport {
+                changes: Vec::new(),
+            });
+        }
+        let actor = current_user(db).await;
+        let migrations = self.source.resolve(server.backend)?;
+        let current = plan(
+            &migrations,
+            &rows,
+            &PlanOptions {
+                ignore_missing: true,
+                allow_out_of_order: true,
+                ..Default::default()
+            },
+        );
+        let mut changes = Vec::new();
+        for (target, status, word) in [
+            (opts.mark_applied, Status::Success, "marked applied"),
+            (
+                opts.mark_rolled_back,
+                Status::RolledBack,
+                "marked rolled back",
+            ),
+        ] {
+            let Some(v) = target else { continue };
+            let Some(rec) = rows.iter().find(|r| r.version == v) else {
+                return Err(MigrateError::Refused(format!(
+                    "migration {v} has no history row to repair"
+                )));
+            };
+            if !matches!(rec.status, Status::Running | Status::Failed) {
+                return Err(MigrateError::Refused(format!(
+                    "migration {v} is {}, not running or failed: nothing to repair",
+                    rec.status.as_str()
+                )));
+            }
+            let checksum = migrations
+                .iter()
+                .find(|m| m.version == v)
+                .map(|m| m.checksum.clone())
+                .unwrap_or_else(|| rec.checksum.clone());
+            history.set_status(db, v, status, Some(&checksum)).await?;
+            history
+                .event(
+                    db,
+                    &EventWrite {
+                        version: v,
+                        name: &rec.name,
+                        event: "repaired",
+                        actor: &actor,
+                        checksum: Some(&checksum),
+                        error: Some(word),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            changes.push((v, word.to_string()));
+        }
+        if opts.mark_applied.is_none() && opts.mark_rolled_back.is_none() {
+            for e in current
+                .entries
+                .iter()
+                .filter(|e| e.state == State::ChecksumMismatch)
+            {
+                history
+                    .set_status(db, e.version, Status::Success, Some(&e.checksum))
+                    .await?;
+                let note = format!(
+                    "accepted new checksum (was {})",
+                    e.recorded_checksum.clone().unwrap_or_default()
+                );
+                history
+                    .event(
+                        db,
+                        &EventWrite {
+                            version: e.version,
+                            name: &e.name,
+                            event: "repaired",
+                            actor: &actor,
+                            checksum: Some(&e.checksum),
+                            error: Some(&note),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                changes.push((e.version, note));
+            }
+        }
+        Ok(RepairReport { changes })
+    }
+
+    /// Roll back the newest applied migrations with their down files.
+    pub async fn down(
+        &self,
+        db: &mut Db,
+        opts: &DownOptions,
+    ) -> Result<Vec<DryRunStep>, MigrateError> {
+        let history = self.history(db)?;
+        let (server, rows, _) = self.read(db, &history).await?;
+        let migrations = self.source.resolve(server.backend)?;
+        let current = plan(
+            &migrations,
+            &rows,
+            &PlanOptions {
+                ignore_missing: true,
+                allow_out_of_order: true,
+                ..Default::default()
+            },
+        );
+        let mut applied: Vec<&Migration> = current
+            .entries
+            .iter()
+            .filter(|e| matches!(e.state, State::Applied | State::ChecksumMismatch))
+            .filter_map(|e| migrations.iter().find(|m| m.version == e.version))
+            .collect();
+        applied.reverse();
+        let chosen: Vec<&Migration> = match (opts.to, opts.steps) {
+            (Some(to), _) => applied.into_iter().filter(|m| m.version > to).collect(),
+            (None, steps) => applied.into_iter().take(steps.unwrap_or(1)).collect(),
+        };
+        let missing: Vec<String> = chosen
+            .iter()
+            .filter(|m| m.down.is_none())
+            .map(|m| format!("{:04}_{}", m.version, m.name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(MigrateError::Refused(format!(
+                "cannot roll back: no down file for {} (add NNNN_name.down.sql); nothing was changed",
+                missing.join(", ")
+            )));
+        }
+        let steps: Vec<DryRunStep> = chosen
+            .iter()
+            .map(|m| DryRunStep {
+                version: m.version,
+                name: m.name.clone(),
+                origin: m.down_origin.clone().unwrap_or_default(),
+                sql: m.down.clone(),
+                transaction: if server.backend.is_mysql_family() {
+                    "none: implicit DDL commits".into()
+                } else {
+                    "BEGIN; down; history row; COMMIT".into()
+                },
+            })
+            .collect();
+        if opts.dry_run || chosen.is_empty() {
+            return Ok(steps);
+        }
+        let guard = lock::acquire(
+            &db.url,
+            &self.options.connect,
+            db.driver,
+            history.table(),
+            self.options.lock_timeout,
+        )
+        .await?;
+        let result = async {
+            let actor = current_user(db).await;
+            for m in &chosen {
+                let down_sql = m.down.clone().unwrap_or_default();
+                let start = Instant::now();
+                let transactional = !server.backend.is_mysql_family();
+                if transactional {
+                    begin(db).await?;
+                } else {
+                    history.set_status(db, m.version, Status::Running, None).await?;
+                }
+                let r = db.execute_script(&down_sql).await;
+                match r {
+                    Ok(_) => {
+                        let ms = start.elapsed().as_millis() as i64;
+                        history.set_status(db, m.version, Status::RolledBack, None).await?;
+                        history.event(db, &EventWrite { duration_ms: Some(ms), ..event(m, "reverted", &actor, Some(&m.checksum), None) }).await?;
+                        if transactional {
+                            commit(db).await?;
+                        }
+                        tracing::info!(version = m.version, name = %m.name, "migration rolled back");
+                    }
+                    Err(e) => {
+                        let msg = db_message(&e);
+                        if transactional {
+                            rollback(db, &msg).await;
+                        }
+                        let _ = history.event(db, &event(m, "revert_failed", &actor, Some(&m.checksum), Some(&msg))).await;
+                        return Err(MigrateError::Failed { version: m.version, name: m.name.clone(), origin: m.down_origin.clone().unwrap_or_default(), error: msg, source: Some(e), rolled_back: Vec::new() });
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let _ = guard.release().await;
+        result.map(|_| steps)
+    }
+}
+
+/// A failure of the migration's own body.
+struct BodyError {
+    message: String,
+    statement: Option<String>,
+    source: Option<sqlx::Error>,
+}
+
+enum Failure {
+    Body(BodyError),
+    History(HistoryError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Body(b) => f.write_str(&b.message),
+            Failure::History(h) => write!(f, "{h}"),
+        }
+    }
+}
+
+async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
+    match &m.up {
+        Body::Sql(sql) => db
+            .execute_script(sql)
+            .await
+            .map(|_| ())
+            .map_err(|e| BodyError {
+                message: db_message(&e),
+                statement: None,
+                source: Some(e),
+            }),
+        Body::Rust(f) => f(db).await.map_err(|e| {
+            let message = db_message(e.as_ref());
+            let source = match e.downcast::<sqlx::Error>() {
+                Ok(s) => Some(*s),
+                Err(_) => None,
+            };
+            BodyError {
+                message,
+                statement: None,
+                source,
+            }
+        }),
+    }
+}
+
+fn row<'a>(
+    m: &'a Migration,
+    status: Status,
+    ms: i64,
+    error: Option<&'a str>,
+    backend: Backend,
+    actor: &'a str,
+    attempts_delta: i64,
+) -> RowWrite<'a> {
+    RowWrite {
+        version: m.version,
+        name: &m.name,
+        checksum: &m.checksum,
+        status,
+        duration_ms: ms,
+        error,
+        backend,
+        actor,
+        attempts_delta,
+        statements_applied: None,
+        statements_total: None,
+    }
+}
+
+fn event<'a>(
+    m: &'a Migration,
+    what: &'a str,
+    actor: &'a str,
+    checksum: Option<&'a str>,
+    error: Option<&'a str>,
+) -> EventWrite<'a> {
+    EventWrite {
+        version: m.version,
+        name: &m.name,
+        event: what,
+        actor,
+        checksum,
+        duration_ms: None,
+        error,
+        failing_statement: None,
+    }
+}
+
+async fn current_user(db: &mut Db) -> String {
+    let sql = match db.driver {
+        Driver::Postgres => "SELECT current_user::text",
+        Driver::MySql => "SELECT CURRENT_USER()",
+        Driver::Sqlite => {
+            return std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+        }
+    };
+    let r: Result<String, sqlx::Error> =
+        crate::with_conn!(&mut db.conn, c => sqlx::query_scalar(sql).fetch_one(&mut *c).await);
+    r.unwrap_or_else(|_| "unknown".into())
+}
+
+async fn begin(db: &mut Db) -> Result<(), sqlx::Error> {
+    let (sql, isolation) = match db.driver {
+        Driver::Sqlite => ("BEGIN IMMEDIATE", "serializable"),
+        Driver::Postgres => ("BEGIN", "server default (read committed)"),
+        Driver::MySql => ("BEGIN", "server default (repeatable read)"),
+    };
+    tracing::debug!(isolation, "BEGIN");
+    db.execute_script(sql).await.map(|_| ())
+}
+
+async fn commit(db: &mut Db) -> Result<(), sqlx::Error> {
+    tracing::debug!("COMMIT");
+    db.execute_script("COMMIT").await.map(|_| ())
+}
+
+async fn rollback(db: &mut Db, reason: &str) {
+    tracing::debug!(reason, "ROLLBACK");
+    if let Err(e) = db.execute_script("ROLLBACK").await {
+        tracing::warn!(error = %e, "ROLLBACK failed; the connection will be discarded");
+    }
+}
