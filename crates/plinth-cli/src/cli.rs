@@ -124,8 +124,8 @@ pub struct DownArgs {
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Only this migration version's events.
-    #[arg(long = "migration", value_name = "VERSION")]
-    pub version: Option<i64>,
+    #[arg(long, value_name = "VERSION")]
+    pub migration: Option<i64>,
 }
 
 /// Flags for `repair`.
