@@ -131,7 +131,7 @@ pub async fn history(ctx: &Context, args: &HistoryArgs) -> Result<i32, CliError>
     let mut db = ctx.connect().await?;
     let migrator = Migrator::new(plinth::MigrationSource::new(), ctx.options());
     let events = migrator
-        .events(&mut db, args.version)
+        .events(&mut db, args.migration)
         .await
         .map_err(|e| super::migrate_error(ctx, e))?;
     let _ = db.close().await;
