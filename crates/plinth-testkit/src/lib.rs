@@ -180,3 +180,89 @@ macro_rules! test_db {
         }
     };
 }
+
+impl TestDb {
+    /// Every history row as text (version, name, checksum, status, applied_at, duration, attempts,
+    /// error), read independently of plinth's own code, so tests can compare before and after.
+    pub async fn history_rows(&self, table: &str) -> Vec<String> {
+        let (ts, q) = match self.kind {
+            Kind::Postgres => ("applied_at::text", format!("\"{table}\"")),
+            Kind::MySql => ("CAST(applied_at AS CHAR)", format!("`{table}`")),
+            Kind::Sqlite => ("applied_at", format!("\"{table}\"")),
+        };
+        let sql = format!(
+            "SELECT version, name, checksum, status, {ts}, duration_ms, attempts, COALESCE(error_message, '') FROM {q} ORDER BY version"
+        );
+        type Row = (i64, String, String, String, String, i64, i64, String);
+        let rows: Vec<Row> = match self.kind {
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read history")
+            }
+            Kind::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read history")
+            }
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read history")
+            }
+        };
+        rows.into_iter()
+            .map(|r| {
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}|{}",
+                    r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7
+                )
+            })
+            .collect()
+    }
+
+    /// Whether a table exists in this database.
+    pub async fn table_exists(&self, table: &str) -> bool {
+        let n: i64 = match self.kind {
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1")
+                    .bind(table).fetch_one(&mut c).await.expect("query")
+            }
+            Kind::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?")
+                    .bind(table).fetch_one(&mut c).await.expect("query")
+            }
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                )
+                .bind(table)
+                .fetch_one(&mut c)
+                .await
+                .expect("query")
+            }
+        };
+        n > 0
+    }
+}
