@@ -654,7 +654,7 @@ impl MigrationSource {
 /// (add `println!("cargo:rerun-if-changed=migrations")` to a build script so edits trigger a rebuild).
 #[macro_export]
 macro_rules! embed_migrations {
-    ($path:literal) => {{
+    ($path:tt) => {{
         static DIR: $crate::include_dir::Dir<'static> = $crate::include_dir::include_dir!($path);
         $crate::migrate::MigrationSource::from_embedded(&DIR)
     }};
