@@ -63,7 +63,7 @@ pub enum Command {
     /// Roll back applied migrations with their down files.
     Down(DownArgs),
     /// Show every migration's state.
-    Status,
+    Status(StatusArgs),
     /// Show the audit trail of attempts, failures, reverts and repairs.
     History(HistoryArgs),
     /// Check files against history (edited, missing, out of order, interrupted).
@@ -101,6 +101,38 @@ pub struct MigrateArgs {
     /// Accept --tx-mode all where DDL commits implicitly (MySQL, MariaDB).
     #[arg(long)]
     pub allow_non_atomic: bool,
+    /// Fleet mode: many target databases.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Flags for `status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Fleet mode: many target databases.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Fleet mode: run against many databases (tenants) instead of one.
+#[derive(Args, Debug, Clone)]
+pub struct FleetArgs {
+    /// A file with one database URL a line (`#` comments allowed).
+    #[arg(long, value_name = "FILE", conflicts_with = "targets_query")]
+    pub targets: Option<PathBuf>,
+    /// A query run on --database-url whose first column lists tenant database names on that server.
+    #[arg(long, value_name = "SQL")]
+    pub targets_query: Option<String>,
+    /// How many targets at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+}
+
+impl FleetArgs {
+    /// Whether fleet mode was asked for.
+    pub fn active(&self) -> bool {
+        self.targets.is_some() || self.targets_query.is_some()
+    }
 }
 
 /// Flags for `down`.

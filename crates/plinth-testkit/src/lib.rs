@@ -60,6 +60,7 @@ pub struct TestDb {
     pub url: String,
     admin_url: String,
     _dir: Option<tempfile::TempDir>,
+    dropped: bool,
 }
 
 impl TestDb {
@@ -77,6 +78,7 @@ impl TestDb {
                     name,
                     admin_url: String::new(),
                     _dir: Some(dir),
+                    dropped: false,
                 })
             }
             Kind::Postgres | Kind::MySql => {
@@ -99,6 +101,7 @@ impl TestDb {
                     name,
                     admin_url,
                     _dir: None,
+                    dropped: false,
                 })
             }
         }
@@ -145,9 +148,39 @@ async fn admin_exec(kind: Kind, url: &str, sql: &str) -> Result<(), sqlx::Error>
     }
 }
 
+fn drop_sql(kind: Kind, name: &str) -> String {
+    match kind {
+        Kind::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        _ => format!("DROP DATABASE IF EXISTS {name}"),
+    }
+}
+
+impl TestDb {
+    /// Drop many databases at once. PostgreSQL's DROP DATABASE waits for a checkpoint; concurrent
+    /// drops share one, so a test with dozens of databases should drop them this way.
+    pub async fn drop_all(dbs: Vec<TestDb>) {
+        let mut tasks = Vec::new();
+        for mut db in dbs {
+            if db.kind == Kind::Sqlite {
+                continue;
+            }
+            db.dropped = true;
+            let (kind, admin, name) = (db.kind, db.admin_url.clone(), db.name.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = admin_exec(kind, &admin, &drop_sql(kind, &name)).await {
+                    eprintln!("warning: could not drop test database {name}: {e}");
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.kind == Kind::Sqlite {
+        if self.kind == Kind::Sqlite || self.dropped {
             return;
         }
         let (kind, admin, name) = (self.kind, self.admin_url.clone(), self.name.clone());
@@ -157,11 +190,7 @@ impl Drop for TestDb {
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                let sql = match kind {
-                    Kind::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    _ => format!("DROP DATABASE IF EXISTS {name}"),
-                };
-                if let Err(e) = rt.block_on(admin_exec(kind, &admin, &sql)) {
+                if let Err(e) = rt.block_on(admin_exec(kind, &admin, &drop_sql(kind, &name))) {
                     eprintln!("warning: could not drop test database {name}: {e}");
                 }
             }

@@ -1,6 +1,7 @@
 //! One file per command; this file dispatches and maps library errors to exit codes.
 
 mod down;
+mod fleet;
 mod migrate;
 mod new;
 mod repair;
@@ -12,9 +13,11 @@ use plinth::migrate::MigrateError;
 /// Run a command and return the process exit code.
 pub async fn run(ctx: &Context, command: &Command) -> i32 {
     let result = match command {
+        Command::Migrate(a) if a.fleet.active() => fleet::run(ctx, &a.fleet, Some(a)).await,
         Command::Migrate(a) => migrate::run(ctx, a).await,
+        Command::Status(a) if a.fleet.active() => fleet::run(ctx, &a.fleet, None).await,
         Command::Down(a) => down::run(ctx, a).await,
-        Command::Status => status::status(ctx).await,
+        Command::Status(_) => status::status(ctx).await,
         Command::Validate => status::validate(ctx).await,
         Command::History(a) => status::history(ctx, a).await,
         Command::Repair(a) => repair::run(ctx, a).await,
