@@ -338,11 +338,14 @@ pub fn classify_code(backend: Backend, code: &str, message: &str) -> Classificat
             Classification::from_entry(entry, backend, sqlstate, None, message)
         }
         Backend::MySql | Backend::MariaDb => match code.parse::<u16>() {
-            Ok(errno) => {
+            // A five-digit number with no errno row may be a numeric SQLSTATE (40001, 22003).
+            Ok(errno)
+                if mysql::lookup_errno(errno, backend, message).is_some() || code.len() != 5 =>
+            {
                 let entry = mysql::lookup_errno(errno, backend, message);
                 Classification::from_entry(entry, backend, None, Some(i64::from(errno)), message)
             }
-            Err(_) => {
+            _ => {
                 let entry = mysql::lookup_sqlstate(code);
                 let sqlstate = (!code.is_empty()).then(|| code.to_string());
                 Classification::from_entry(entry, backend, sqlstate, None, message)
@@ -647,10 +650,16 @@ pub fn explain(code: &str, backend: Option<Backend>) -> Vec<Explanation> {
     for b in backends {
         let found: Option<(&'static str, CodeEntry)> = match b {
             Backend::Postgres => postgres::lookup(code).map(|e| ("sqlstate", *e)),
-            Backend::MySql | Backend::MariaDb => match code.parse::<u16>() {
-                Ok(n) => mysql::entry_for(n, b).map(|e| ("errno", *e)),
-                Err(_) => mysql::lookup_sqlstate(code).map(|e| ("sqlstate", *e)),
-            },
+            Backend::MySql | Backend::MariaDb => {
+                let errno = code
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|n| mysql::entry_for(n, b));
+                match errno {
+                    Some(e) => Some(("errno", *e)),
+                    None => mysql::lookup_sqlstate(code).map(|e| ("sqlstate", *e)),
+                }
+            }
             Backend::Sqlite => code
                 .parse::<i64>()
                 .ok()
@@ -892,6 +901,17 @@ mod tests {
             .all(|e| e.category == Category::UniqueViolation));
         assert_eq!(explain("42P07", None)[0].category, Category::DuplicateTable);
         assert!(explain("nonsense", None).is_empty());
+        let serial = explain("40001", None);
+        assert!(serial.iter().any(
+            |e| e.backend == Backend::Postgres && e.category == Category::SerializationFailure
+        ));
+        assert!(serial
+            .iter()
+            .any(|e| e.backend == Backend::MariaDb && e.category == Category::Deadlock));
+        assert_eq!(
+            classify_code(Backend::MySql, "40001", "").category,
+            Category::Deadlock
+        );
         let json = serde_json::to_string(&classify_code(Backend::Postgres, "40P01", "x"))
             .unwrap_or_default();
         assert!(
