@@ -4,8 +4,10 @@
 //! (crate `plinth-cli`) is a thin shell over it.
 
 pub mod backend;
+pub mod errors;
 pub mod migrate;
 pub mod redact;
+pub mod schema;
 
 pub use backend::{Backend, ConnectConfig, Db, ServerInfo, Version};
 pub use migrate::{MigrateOptions, MigrationSource, Migrator};
