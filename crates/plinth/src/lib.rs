@@ -3,4 +3,6 @@
 pub mod backend;
 pub mod redact;
 
+pub mod compat;
+
 pub use backend::{Backend, Version};
