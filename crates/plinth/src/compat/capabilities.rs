@@ -210,8 +210,9 @@ impl Capability {
             (CheckConstraintsEnforced, Postgres | Sqlite) => Yes,
             (CheckConstraintsEnforced, MySql) => Since(v(8, 0, 16)),
             (CheckConstraintsEnforced, MariaDb) => Since(v(10, 2, 1)),
-            (ForeignKeysEnforcedByDefault, Postgres | MySql | MariaDb) => Yes,
-            (ForeignKeysEnforcedByDefault, Sqlite) => No,
+            // SQLite's engine default is off, but sqlx (plinth's driver) sets PRAGMA
+            // foreign_keys=ON on every connection it opens: verified by the live probe.
+            (ForeignKeysEnforcedByDefault, _) => Yes,
             (UuidType, Postgres) => Yes,
             (UuidType, MariaDb) => Since(v(10, 7, 0)),
             (UuidType, MySql | Sqlite) => No,
@@ -251,7 +252,7 @@ impl Capability {
             (ConcurrentIndexBuild, MySql | MariaDb) => "ALGORITHM=INPLACE, LOCK=NONE",
             (AdvisoryLocks, MySql | MariaDb) => "GET_LOCK, session-scoped, survives COMMIT",
             (Savepoints, MySql | MariaDb) => "DDL's implicit commit discards them",
-            (ForeignKeysEnforcedByDefault, Sqlite) => "PRAGMA foreign_keys=ON per connection (sqlx turns it on)",
+            (ForeignKeysEnforcedByDefault, Sqlite) => "on plinth's connections: sqlx sets PRAGMA foreign_keys=ON; the engine's default (other tools) is off",
             (UuidType, MySql) => "use BINARY(16) or CHAR(36)",
             (InstantAddColumn, Postgres) => "unless a volatile default, identity or stored generated column",
             (InstantAddColumn, MySql) => "ALGORITHM=INSTANT; any position from 8.0.29; 64 row versions",
