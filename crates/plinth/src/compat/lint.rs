@@ -5,7 +5,7 @@ use super::capabilities::{capabilities_for, default_version, Capability};
 use super::types::{parse_native, LogicalType};
 use crate::backend::Backend;
 use serde::Serialize;
-use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::tokenizer::{Token, Tokenizer};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -225,7 +225,8 @@ fn dialect_for(backend: Option<Backend>) -> Box<dyn Dialect> {
     match backend {
         Some(Backend::Postgres) => Box::new(PostgreSqlDialect {}),
         Some(Backend::MySql | Backend::MariaDb) => Box::new(MySqlDialect {}),
-        Some(Backend::Sqlite) => Box::new(SQLiteDialect {}),
+        // GenericDialect: SQLite's dialect reads `[]` as a quoted name, hiding array types.
+        Some(Backend::Sqlite) => Box::new(GenericDialect {}),
         None => Box::new(GenericDialect {}),
     }
 }
@@ -581,7 +582,10 @@ fn lint_transaction_rules(cx: &mut FileCtx, stmts: &[Stmt]) {
     for (n, s) in stmts.iter().enumerate() {
         let concurrently = (0..s.toks.len().min(6)).find(|&i| s.kw(i) == "CONCURRENTLY");
         let offender = match (s.kw(0), s.kw(1)) {
-            _ if concurrently.is_some() && matches!(s.kw(0), "CREATE" | "DROP" | "REINDEX") => {
+            _ if concurrently.is_some()
+                && !cx.is(Backend::Sqlite)
+                && matches!(s.kw(0), "CREATE" | "DROP" | "REINDEX") =>
+            {
                 concurrently.map(|i| (i, "CONCURRENTLY"))
             }
             ("VACUUM", _) => Some((0, "VACUUM")),
@@ -592,7 +596,8 @@ fn lint_transaction_rules(cx: &mut FileCtx, stmts: &[Stmt]) {
             _ => None,
         };
         let Some((at, what)) = offender else {
-            if cx.transactional && !cx.mysql() && s.kw(0) == "ALTER" && s.kw(1) == "TYPE" {
+            if cx.transactional && !cx.is(Backend::Sqlite) && s.kw(0) == "ALTER" && s.kw(1) == "TYPE"
+            {
                 lint_enum_add_value(cx, stmts, n);
             }
             continue;
