@@ -12,7 +12,9 @@ async fn postgres_schema_checked_against_mysql() {
     // 70 characters: PostgreSQL keeps the first 63 bytes and says so only in a NOTICE.
     let long = "customer_subscription_billing_adjustment_reason_code_history_archive_x";
     assert_eq!(long.len(), 70);
-    let mut db = Db::connect(&t.url, &ConnectConfig::default()).await.unwrap();
+    let mut db = Db::connect(&t.url, &ConnectConfig::default())
+        .await
+        .unwrap();
     db.execute_script(&format!(
         "CREATE TABLE events (id bigint PRIMARY KEY, payload jsonb NOT NULL, tags text[], \
          happened_at timestamptz NOT NULL, body varchar(20000), {long} integer, \
@@ -23,9 +25,17 @@ async fn postgres_schema_checked_against_mysql() {
     let schema = introspect(&mut db).await.unwrap();
     let events = schema.tables.iter().find(|t| t.name == "events").unwrap();
     let truncated = &long[..63];
-    assert!(events.columns.iter().any(|c| c.name == truncated), "PostgreSQL truncated the name");
+    assert!(
+        events.columns.iter().any(|c| c.name == truncated),
+        "PostgreSQL truncated the name"
+    );
     assert_eq!(
-        events.columns.iter().find(|c| c.name == "tags").unwrap().logical,
+        events
+            .columns
+            .iter()
+            .find(|c| c.name == "tags")
+            .unwrap()
+            .logical,
         LogicalType::Array(Box::new(LogicalType::Text))
     );
 

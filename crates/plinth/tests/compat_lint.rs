@@ -7,19 +7,30 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 fn fixtures(set: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint").join(set)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lint")
+        .join(set)
 }
 
 fn triples(findings: &[LintFinding]) -> BTreeSet<(String, &'static str, u64)> {
-    findings.iter().map(|f| (f.file.clone(), f.rule, f.line)).collect()
+    findings
+        .iter()
+        .map(|f| (f.file.clone(), f.rule, f.line))
+        .collect()
 }
 
 fn expect(list: &[(&str, &'static str, u64)]) -> BTreeSet<(String, &'static str, u64)> {
-    list.iter().map(|(f, r, l)| (f.to_string(), *r, *l)).collect()
+    list.iter()
+        .map(|(f, r, l)| (f.to_string(), *r, *l))
+        .collect()
 }
 
 const PG: &[(&str, &str, u64)] = &[
-    ("0002_index_concurrently.up.sql", "no-transaction-required", 2),
+    (
+        "0002_index_concurrently.up.sql",
+        "no-transaction-required",
+        2,
+    ),
     ("0003_enum_value.up.sql", "enum-value-in-transaction", 2),
     ("0006_drop_legacy.up.sql", "destructive-change", 1),
     ("0006_drop_legacy.up.sql", "destructive-change", 2),
@@ -32,8 +43,16 @@ const PG: &[(&str, &str, u64)] = &[
     ("0013_mysql_types.up.sql", "unsupported-type", 3),
     ("0013_mysql_types.up.sql", "unsupported-type", 4),
     ("0014_long_name.up.sql", "identifier-too-long", 1),
-    ("0015_concurrent_not_alone.up.sql", "no-transaction-required", 2),
-    ("0015_concurrent_not_alone.up.sql", "no-transaction-required", 3),
+    (
+        "0015_concurrent_not_alone.up.sql",
+        "no-transaction-required",
+        2,
+    ),
+    (
+        "0015_concurrent_not_alone.up.sql",
+        "no-transaction-required",
+        3,
+    ),
     ("0016_vacuum.up.sql", "no-transaction-required", 2),
 ];
 
@@ -59,7 +78,11 @@ const SQLITE: &[(&str, &str, u64)] = &[
     ("0006_drop_legacy.up.sql", "destructive-change", 1),
     ("0006_drop_legacy.up.sql", "destructive-change", 2),
     ("0007_narrow_email.up.sql", "sqlite-unsupported-alter", 1),
-    ("0010_plan_not_null.sqlite.up.sql", "sqlite-unsupported-alter", 1),
+    (
+        "0010_plan_not_null.sqlite.up.sql",
+        "sqlite-unsupported-alter",
+        1,
+    ),
     ("0011_no_down.up.sql", "missing-down", 1),
     ("0012_pg_types.up.sql", "unsupported-type", 4),
     ("0013_mysql_types.up.sql", "unsupported-type", 2),
@@ -107,10 +130,21 @@ fn clean_migrations_have_no_findings_on_any_backend() {
     let ups = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.get(..4)).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.get(..4))
+                .map(str::to_string)
+        })
         .collect::<BTreeSet<_>>();
     assert_eq!(ups.len(), 20, "the clean set has 20 migrations");
-    for t in [None, Some(Backend::Postgres), Some(Backend::MySql), Some(Backend::MariaDb), Some(Backend::Sqlite)] {
+    for t in [
+        None,
+        Some(Backend::Postgres),
+        Some(Backend::MySql),
+        Some(Backend::MariaDb),
+        Some(Backend::Sqlite),
+    ] {
         let got = lint_dir(&dir, t).unwrap();
         assert!(got.is_empty(), "{t:?}: {got:#?}");
     }
@@ -118,7 +152,8 @@ fn clean_migrations_have_no_findings_on_any_backend() {
 
 #[test]
 fn severity_and_fix_are_filled_and_semicolons_in_strings_do_not_split() {
-    let sql = "-- seed\nINSERT INTO plans VALUES ('a;b');\nALTER TABLE plans\n  DROP COLUMN note;\n";
+    let sql =
+        "-- seed\nINSERT INTO plans VALUES ('a;b');\nALTER TABLE plans\n  DROP COLUMN note;\n";
     let got = lint_sql("0002_x.up.sql", sql, Some(Backend::Postgres), true);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!((got[0].rule, got[0].line), ("destructive-change", 4));
@@ -127,5 +162,14 @@ fn severity_and_fix_are_filled_and_semicolons_in_strings_do_not_split() {
     // A requirement the target does not meet: the migration is skipped there, so nothing to lint.
     let pg_only = "-- plinth:requires postgres\nCREATE TABLE t (tags text[]);\n";
     assert!(lint_sql("0003_x.up.sql", pg_only, Some(Backend::MySql), true).is_empty());
-    assert_eq!(lint_sql("0003_x.up.sql", "CREATE TABLE t (tags text[]);", Some(Backend::MySql), true).len(), 1);
+    assert_eq!(
+        lint_sql(
+            "0003_x.up.sql",
+            "CREATE TABLE t (tags text[]);",
+            Some(Backend::MySql),
+            true
+        )
+        .len(),
+        1
+    );
 }

@@ -610,8 +610,9 @@ mod tests {
         assert!(maria_10_3.is_capable(Capability::Sequences));
         assert!(!capabilities_for(Backend::MariaDb, Version::new(10, 2, 9))
             .is_capable(Capability::Sequences));
-        assert!(!capabilities_for(Backend::MySql, v(Backend::MySql))
-            .is_capable(Capability::Sequences));
+        assert!(
+            !capabilities_for(Backend::MySql, v(Backend::MySql)).is_capable(Capability::Sequences)
+        );
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Schema {
     pub tables: Vec<Table>,
 }
 
+/// table, index, unique, primary, partial, expression, method, definition.
+type PgIndexRow = (String, String, bool, bool, bool, bool, String, String);
+
 /// Read tables, columns and indexes from the connected database's catalog.
 pub async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
     let url = db.display_url.clone();
@@ -125,19 +128,18 @@ pub async fn introspect(db: &mut Db) -> Result<Schema, IntrospectError> {
                     nullable,
                 });
             }
-            let idx: Vec<(String, String, bool, bool, bool, bool, String, String)> =
-                sqlx::query_as(
-                    "SELECT t.relname::text, i.relname::text, ix.indisunique, ix.indisprimary, \
+            let idx: Vec<PgIndexRow> = sqlx::query_as(
+                "SELECT t.relname::text, i.relname::text, ix.indisunique, ix.indisprimary, \
                         ix.indpred IS NOT NULL, ix.indexprs IS NOT NULL, am.amname::text, \
                         pg_get_indexdef(ix.indexrelid) \
                  FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
                  JOIN pg_class t ON t.oid = ix.indrelid \
                  JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am am ON am.oid = i.relam \
                  WHERE n.nspname = current_schema() ORDER BY 1, 2",
-                )
-                .fetch_all(&mut *c)
-                .await
-                .map_err(wrap)?;
+            )
+            .fetch_all(&mut *c)
+            .await
+            .map_err(wrap)?;
             for (table, name, unique, primary, partial, expression, method, definition) in idx {
                 let i = table_mut(&mut tables, &table);
                 tables[i].indexes.push(Index {

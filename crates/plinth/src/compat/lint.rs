@@ -379,7 +379,14 @@ pub fn lint_sql(
     has_down: bool,
 ) -> Vec<LintFinding> {
     let down = parse_file_name(file_name).is_some_and(|f| f.down);
-    lint_with_model(file_name, sql, target, has_down, down, &mut Model::default())
+    lint_with_model(
+        file_name,
+        sql,
+        target,
+        has_down,
+        down,
+        &mut Model::default(),
+    )
 }
 
 fn table_name(s: &Stmt, mut i: usize) -> (String, usize) {
@@ -394,7 +401,11 @@ fn table_name(s: &Stmt, mut i: usize) -> (String, usize) {
     let mut name = s.toks.get(i).map(|t| t.text.clone()).unwrap_or_default();
     i += 1;
     while s.toks.get(i).is_some_and(|t| t.kind == TokKind::Period) {
-        name = s.toks.get(i + 1).map(|t| t.text.clone()).unwrap_or_default();
+        name = s
+            .toks
+            .get(i + 1)
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
         i += 2;
     }
     (name.to_ascii_lowercase(), i)
@@ -571,7 +582,8 @@ fn lint_with_model(
         lint_statement(&mut cx, s, model);
     }
     lint_identifiers(&mut cx, &stmts);
-    cx.out.sort_by(|a, b| a.line.cmp(&b.line).then(a.rule.cmp(b.rule)));
+    cx.out
+        .sort_by(|a, b| a.line.cmp(&b.line).then(a.rule.cmp(b.rule)));
     cx.out
 }
 
@@ -596,7 +608,10 @@ fn lint_transaction_rules(cx: &mut FileCtx, stmts: &[Stmt]) {
             _ => None,
         };
         let Some((at, what)) = offender else {
-            if cx.transactional && !cx.is(Backend::Sqlite) && s.kw(0) == "ALTER" && s.kw(1) == "TYPE"
+            if cx.transactional
+                && !cx.is(Backend::Sqlite)
+                && s.kw(0) == "ALTER"
+                && s.kw(1) == "TYPE"
             {
                 lint_enum_add_value(cx, stmts, n);
             }
@@ -845,7 +860,19 @@ fn narrower(old: &LogicalType, new: &LogicalType) -> bool {
                 scale: s2,
             },
         ) => p2.unwrap_or(1000) < p1.unwrap_or(1000) || s2.unwrap_or(0) < s1.unwrap_or(0),
-        (L::Text | L::Varchar(_) | L::Json { .. }, n) => int_rank(n).is_some() || matches!(n, L::Decimal { .. } | L::Float | L::Double | L::Date | L::Timestamp | L::TimestampTz | L::Uuid),
+        (L::Text | L::Varchar(_) | L::Json { .. }, n) => {
+            int_rank(n).is_some()
+                || matches!(
+                    n,
+                    L::Decimal { .. }
+                        | L::Float
+                        | L::Double
+                        | L::Date
+                        | L::Timestamp
+                        | L::TimestampTz
+                        | L::Uuid
+                )
+        }
         (a, b) => match (int_rank(a), int_rank(b)) {
             (Some(x), Some(y)) => y < x,
             _ => matches!(a, L::Float | L::Double | L::Decimal { .. }) && int_rank(b).is_some(),
@@ -906,26 +933,22 @@ fn lint_statement(cx: &mut FileCtx, s: &Stmt, model: &mut Model) {
                 );
             }
         }
-        ("DROP", "TABLE") => {
-            if !cx.down {
-                let (table, _) = table_name(s, 2);
-                cx.push(
-                    "destructive-change",
-                    s.line(0),
-                    format!("DROP TABLE `{table}` deletes the table and its data"),
-                    "make sure the data is backed up or no longer needed; consider renaming first and dropping in a later release",
-                );
-            }
+        ("DROP", "TABLE") if !cx.down => {
+            let (table, _) = table_name(s, 2);
+            cx.push(
+                "destructive-change",
+                s.line(0),
+                format!("DROP TABLE `{table}` deletes the table and its data"),
+                "make sure the data is backed up or no longer needed; consider renaming first and dropping in a later release",
+            );
         }
-        ("DROP", "SCHEMA" | "DATABASE") | ("TRUNCATE", _) => {
-            if !cx.down {
-                cx.push(
-                    "destructive-change",
-                    s.line(0),
-                    format!("{} {} deletes data", s.kw(0), s.kw(1)),
-                    "make sure the data is backed up or no longer needed",
-                );
-            }
+        ("DROP", "SCHEMA" | "DATABASE") | ("TRUNCATE", _) if !cx.down => {
+            cx.push(
+                "destructive-change",
+                s.line(0),
+                format!("{} {} deletes data", s.kw(0), s.kw(1)),
+                "make sure the data is backed up or no longer needed",
+            );
         }
         ("ALTER", "TABLE") => lint_alter_table(cx, s, model),
         _ => {}
@@ -960,8 +983,15 @@ fn lint_alter_table(cx: &mut FileCtx, s: &Stmt, model: &mut Model) {
             "ADD" => {
                 if matches!(
                     s.kw(i),
-                    "CONSTRAINT" | "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" | "INDEX" | "KEY"
-                        | "FULLTEXT" | "SPATIAL"
+                    "CONSTRAINT"
+                        | "PRIMARY"
+                        | "UNIQUE"
+                        | "FOREIGN"
+                        | "CHECK"
+                        | "INDEX"
+                        | "KEY"
+                        | "FULLTEXT"
+                        | "SPATIAL"
                 ) {
                     if cx.is(Backend::Sqlite) && s.kw(i) == "CONSTRAINT" {
                         sqlite_alter(cx, s.line(a), "ADD CONSTRAINT");
@@ -1046,7 +1076,11 @@ fn lint_alter_table(cx: &mut FileCtx, s: &Stmt, model: &mut Model) {
                 if s.kw(i) == "COLUMN" {
                     i += 1;
                 }
-                let col = s.toks.get(i).map(|t| t.text.to_ascii_lowercase()).unwrap_or_default();
+                let col = s
+                    .toks
+                    .get(i)
+                    .map(|t| t.text.to_ascii_lowercase())
+                    .unwrap_or_default();
                 if cx.is(Backend::Sqlite) {
                     sqlite_alter(cx, s.line(a), &format!("{verb} COLUMN"));
                     continue;
@@ -1103,7 +1137,10 @@ fn lint_alter_table(cx: &mut FileCtx, s: &Stmt, model: &mut Model) {
                     );
                 }
                 let target = if verb == "CHANGE" {
-                    s.toks.get(i + 1).map(|t| t.text.to_ascii_lowercase()).unwrap_or_default()
+                    s.toks
+                        .get(i + 1)
+                        .map(|t| t.text.to_ascii_lowercase())
+                        .unwrap_or_default()
                 } else {
                     col
                 };
@@ -1144,13 +1181,21 @@ fn lint_identifiers(cx: &mut FileCtx, stmts: &[Stmt]) {
     let mut seen = HashSet::new();
     for s in stmts.iter().filter(|s| s.is_ddl()) {
         for t in s.toks.iter().filter(|t| t.word) {
-            let n = if bytes { t.text.len() } else { t.text.chars().count() };
+            let n = if bytes {
+                t.text.len()
+            } else {
+                t.text.chars().count()
+            };
             if n > limit && seen.insert(t.text.clone()) {
                 cx.push_sev(
                     "identifier-too-long",
                     severity,
                     t.line,
-                    format!("`{}` is {n} {} long; {backend} {what}", t.text, if bytes { "bytes" } else { "characters" }),
+                    format!(
+                        "`{}` is {n} {} long; {backend} {what}",
+                        t.text,
+                        if bytes { "bytes" } else { "characters" }
+                    ),
                     "shorten the name to 63 bytes or fewer so it is the same on every backend",
                 );
             }
@@ -1193,7 +1238,10 @@ pub fn lint_dir(path: &Path, target: Option<Backend>) -> Result<Vec<LintFinding>
     // Which files run on which backend: with a target, the variant for it replaces the plain file.
     let mut by_version: BTreeMap<(u64, bool), Vec<&(String, MigrationFile)>> = BTreeMap::new();
     for f in &files {
-        by_version.entry((f.1.version, f.1.down)).or_default().push(f);
+        by_version
+            .entry((f.1.version, f.1.down))
+            .or_default()
+            .push(f);
     }
     let mut selected: Vec<(&String, &MigrationFile, Option<Backend>)> = Vec::new();
     for group in by_version.values() {
@@ -1227,7 +1275,9 @@ pub fn lint_dir(path: &Path, target: Option<Backend>) -> Result<Vec<LintFinding>
                         || f.variant == meta.variant)
             });
         let model = models.entry(backend).or_default();
-        out.extend(lint_with_model(name, &text, backend, has_down, meta.down, model));
+        out.extend(lint_with_model(
+            name, &text, backend, has_down, meta.down, model,
+        ));
     }
     Ok(out)
 }

@@ -42,7 +42,8 @@ pub fn capability_matrix() -> String {
         }
         out.push('\n');
     }
-    let typed: [(&str, fn(Backend) -> String); 5] = [
+    type Row = (&'static str, fn(Backend) -> String);
+    let typed: [Row; 5] = [
         ("JSON storage", |b| {
             let c = capabilities_for(b, minimum_version(b));
             let kind = match c.json.kind {

@@ -479,7 +479,10 @@ mod tests {
     #[test]
     fn weaknesses_already_present_are_not_a_loss() {
         // TINYINT(1) on MySQL → INTEGER on SQLite: neither validated 0/1 to begin with.
-        assert_eq!(equivalent_type(&LogicalType::Bool, MySql, Sqlite).loss, None);
+        assert_eq!(
+            equivalent_type(&LogicalType::Bool, MySql, Sqlite).loss,
+            None
+        );
         // UUID exists on MariaDB 10.11, not on MySQL.
         assert_eq!(
             equivalent_type(&LogicalType::Uuid, Postgres, MariaDb).target_type,
