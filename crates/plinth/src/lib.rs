@@ -4,6 +4,7 @@
 //! (crate `plinth-cli`) is a thin shell over it.
 
 pub mod backend;
+pub mod compat;
 pub mod errors;
 pub mod migrate;
 pub mod redact;
