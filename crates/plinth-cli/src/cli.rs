@@ -72,6 +72,12 @@ pub enum Command {
     Repair(RepairArgs),
     /// Create a new migration file pair with the next version.
     New(NewArgs),
+    /// Check migration files for statements that are unsafe or unportable (reads files only).
+    Lint(crate::commands::lint::LintArgs),
+    /// Show what the connected server (or a named backend and version) can do, or check portability.
+    Compat(crate::commands::compat::CompatArgs),
+    /// Explain a SQLSTATE, MySQL/MariaDB error number or SQLite result code (no database needed).
+    Explain(crate::commands::explain::ExplainArgs),
 }
 
 /// Flags for `migrate`.

@@ -73,12 +73,21 @@ pub fn json<T: serde::Serialize>(ctx: &Context, value: &T) {
     }
 }
 
-/// A table in the house style.
-pub fn table(header: &[&str]) -> Table {
+/// A table in the house style: wrapped to the terminal, or to 120 columns when piped.
+pub fn new_table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !std::io::stdout().is_terminal() {
+        t.set_width(120);
+    }
+    t
+}
+
+/// A table in the house style with a header row.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = new_table();
+    t.set_header(header.iter().copied());
     t
 }
 

@@ -1,7 +1,6 @@
 //! `plinth compat`: show what a backend can do, or check whether the connected schema would carry
 //! over to another backend. Renders library values; the caller connects and prints.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use plinth::backend::Db;
 use plinth::compat::{
     capabilities_for, introspect, parse_backend_spec, portability_check_for, Capabilities,
@@ -45,8 +44,7 @@ pub fn render_capabilities(caps: &Capabilities, json: bool) -> String {
     if json {
         return serde_json::to_string_pretty(caps).unwrap_or_default();
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::output::new_table();
     t.set_header(vec!["capability", "supported", "note"]);
     for c in Capability::ALL {
         let yes = if caps.is_capable(c) { "yes" } else { "no" };
@@ -97,8 +95,7 @@ pub fn render_findings(findings: &[Finding], from: Backend, target: Backend, jso
             "every table, column and index carries over from {from} to {target} unchanged"
         );
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::output::new_table();
     t.set_header(vec!["table", "object", "type", "suggested", "reason"]);
     for f in findings {
         t.add_row(vec![

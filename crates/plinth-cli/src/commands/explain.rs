@@ -1,7 +1,6 @@
 //! `plinth explain CODE [--backend B]`: what a SQLSTATE, MySQL/MariaDB error number or SQLite
 //! result code means, its category and disposition, and what plinth does with it.
 
-use comfy_table::{presets::UTF8_FULL, ContentArrangement, Table};
 use plinth::errors::{explain, Explanation};
 use plinth::Backend;
 
@@ -61,10 +60,7 @@ pub fn run(args: &ExplainArgs, json: bool) -> (String, i32) {
 fn render(found: &[Explanation]) -> String {
     let mut out = String::new();
     for e in found {
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+        let mut table = crate::output::new_table();
         table.set_header(vec![
             format!("{} {} {}", e.backend, e.kind, e.code),
             e.name.clone(),

@@ -1,10 +1,9 @@
 //! `plinth lint`: check migration files for what would fail, half-apply, lose data or lock a busy
 //! table on the target backend. Reads files only; needs no database.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use plinth::compat::lint::{has_errors, lint_dir, LintFinding, Severity};
 use plinth::Backend;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Arguments of `plinth lint`.
 #[derive(clap::Args, Debug, Clone)]
@@ -13,9 +12,6 @@ pub struct LintArgs {
     /// rules plus each variant file's own backend.
     #[arg(long, value_name = "BACKEND")]
     pub target: Option<String>,
-    /// The migrations directory.
-    #[arg(long, default_value = "./migrations")]
-    pub source: PathBuf,
 }
 
 /// Render findings as a table or JSON.
@@ -26,8 +22,7 @@ pub fn render(findings: &[LintFinding], json: bool) -> String {
     if findings.is_empty() {
         return "no findings".into();
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::output::new_table();
     t.set_header(vec!["severity", "file:line", "rule", "message", "fix"]);
     for f in findings {
         let sev = match f.severity {
@@ -54,7 +49,7 @@ pub fn render(findings: &[LintFinding], json: bool) -> String {
 
 /// Run `plinth lint`: output and exit code (0 clean or warnings only, 1 errors, 2 bad target or
 /// unreadable directory).
-pub fn run(args: &LintArgs, json: bool) -> (String, i32) {
+pub fn run(args: &LintArgs, source: &Path, json: bool) -> (String, i32) {
     let target = match &args.target {
         None => None,
         Some(name) => match Backend::parse(name) {
@@ -67,7 +62,7 @@ pub fn run(args: &LintArgs, json: bool) -> (String, i32) {
             }
         },
     };
-    match lint_dir(&args.source, target) {
+    match lint_dir(source, target) {
         Ok(findings) => (render(&findings, json), i32::from(has_errors(&findings))),
         Err(e) => (e.to_string(), 2),
     }

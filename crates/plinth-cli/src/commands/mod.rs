@@ -1,7 +1,10 @@
 //! One file per command; this file dispatches and maps library errors to exit codes.
 
+pub mod compat;
 mod down;
+pub mod explain;
 mod fleet;
+pub mod lint;
 mod migrate;
 mod new;
 mod repair;
@@ -22,6 +25,9 @@ pub async fn run(ctx: &Context, command: &Command) -> i32 {
         Command::History(a) => status::history(ctx, a).await,
         Command::Repair(a) => repair::run(ctx, a).await,
         Command::New(a) => new::run(ctx, a),
+        Command::Lint(a) => Ok(printed(ctx, lint::run(a, &ctx.source_dir, ctx.json()))),
+        Command::Explain(a) => Ok(printed(ctx, explain::run(a, ctx.json()))),
+        Command::Compat(a) => compat_cmd(ctx, a).await,
     };
     match result {
         Ok(code) => code,
@@ -52,4 +58,25 @@ pub fn migrate_error(ctx: &Context, e: MigrateError) -> CliError {
         _ => 1,
     };
     CliError::new(code, ctx.scrub(&e.to_string()))
+}
+
+/// Print what a self-rendering command produced; errors (exit 2) go to stderr.
+fn printed(ctx: &Context, (text, code): (String, i32)) -> i32 {
+    if code == 2 && !ctx.json() {
+        eprintln!("error: {}", ctx.scrub(&text));
+    } else {
+        crate::output::out(ctx, &text);
+    }
+    code
+}
+
+async fn compat_cmd(ctx: &Context, args: &compat::CompatArgs) -> Result<i32, CliError> {
+    let needs_db = args.backend.is_none() || args.command.is_some();
+    if !needs_db {
+        return Ok(printed(ctx, compat::run(args, None, ctx.json()).await));
+    }
+    let mut db = ctx.connect().await?;
+    let out = compat::run(args, Some(&mut db), ctx.json()).await;
+    let _ = db.close().await;
+    Ok(printed(ctx, out))
 }
