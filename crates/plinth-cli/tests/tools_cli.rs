@@ -105,7 +105,7 @@ fn lint_flags_a_bad_migration_and_needs_no_database() {
     ]);
     assert_eq!(code, 1, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let f = v["findings"]
+    let f = v
         .as_array()
         .unwrap()
         .iter()
