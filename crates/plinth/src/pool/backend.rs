@@ -4,7 +4,7 @@
 use crate::backend::{AnyConnectOptions, Driver};
 use crate::Backend;
 use futures::future::BoxFuture;
-use sqlx::{Connection, Database, Executor};
+use sqlx::{Connection, Database, Executor, Row};
 
 /// A sqlx database a [`super::MonitoredPool`] can wrap: PostgreSQL, MySQL/MariaDB or SQLite.
 pub trait MonitoredDatabase: Database {
@@ -42,9 +42,12 @@ impl MonitoredDatabase for sqlx::Postgres {
             // statement's start; outside one they are the same instant. (A ROLLBACK outside a
             // transaction would put a WARNING in the server log on every release.)
             // In an aborted transaction this query fails, and the connection is dropped.
-            let in_tx: bool = sqlx::query_scalar("SELECT now() <> statement_timestamp()")
+            // The simple-query protocol is required: with the extended protocol the implicit
+            // transaction starts at Parse while statement_timestamp() moves on to Execute.
+            let row = sqlx::raw_sql("SELECT now() <> statement_timestamp()")
                 .fetch_one(&mut *conn)
                 .await?;
+            let in_tx: bool = row.try_get(0)?;
             if in_tx {
                 conn.execute("ROLLBACK").await?;
             }

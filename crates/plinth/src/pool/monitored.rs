@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// How many holders an acquire-timeout error lists.
 const TOP_HOLDERS: usize = 5;
 
+/// How often the monitor looks for a change of health level.
+const CHANGE_TICK: Duration = Duration::from_millis(250);
+
 /// A sqlx pool that knows who holds its connections, how long they wait and hold, and how
 /// healthy it is. Cloning is cheap and shares everything (one monitor for all clones).
 pub struct MonitoredPool<DB: MonitoredDatabase> {
@@ -252,10 +255,12 @@ impl<DB: MonitoredDatabase> MonitoredPool<DB> {
             *slot = Some(tx);
         }
         let weak = Arc::downgrade(&self.shared);
-        let tick = match self.shared.config.leak_threshold {
-            Some(leak) => interval.min((leak / 4).max(Duration::from_millis(10))),
-            None => interval,
-        };
+        // Changes of level (and leaks) are noticed within one tick; the periodic log stays at
+        // most once per `interval`.
+        let mut tick = interval.min(CHANGE_TICK);
+        if let Some(leak) = self.shared.config.leak_threshold {
+            tick = tick.min((leak / 4).max(Duration::from_millis(10)));
+        }
         tokio::spawn(monitor_loop(
             weak,
             interval,
