@@ -282,8 +282,11 @@ fn timeout_message(
         )),
         None => s.push_str("; no connection errors seen"),
     }
-    if stats.in_use < stats.max && last_error.is_some() {
-        s.push_str(" — the pool is not full: the server is likely unreachable");
+    // Connections being opened count as in use; if fewer are held by borrowers, the pool is not
+    // full of work but stuck connecting.
+    let stuck_connecting = stats.in_use < stats.max || holders.len() < stats.in_use as usize;
+    if stuck_connecting && last_error.is_some() {
+        s.push_str(" — the pool is not full of borrowers: the server is likely unreachable");
     } else if stats.in_use >= stats.max {
         s.push_str(" — the pool is exhausted: release connections sooner or raise max_connections");
     }
