@@ -4,7 +4,7 @@
 //! `cargo bench -p plinth --bench pool` (PLINTH_TEST_POSTGRES_URL overrides the server).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use plinth::pool::{MonitoredPool, PoolConfig};
+use plinth::pool::{MonitoredPool, PoolConfig, ReleaseCheck};
 use sqlx::postgres::PgPoolOptions;
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,24 @@ fn bench(c: &mut Criterion) {
         p
     });
 
+    let tracked = rt.block_on(async {
+        let p = MonitoredPool::<sqlx::Postgres>::connect(
+            &url(),
+            PoolConfig {
+                name: "plinth_bench_tracked".into(),
+                max_connections: CONNECTIONS,
+                min_connections: CONNECTIONS,
+                release_check: ReleaseCheck::Tracked,
+                ..PoolConfig::default()
+            },
+        )
+        .await
+        .expect("monitored pool");
+        p.start_health_monitoring(Duration::from_secs(1));
+        run_monitored(&p).await;
+        p
+    });
+
     let mut group = c.benchmark_group("pool_64_tasks_16_connections");
     group.throughput(Throughput::Elements((TASKS * OPS_PER_TASK) as u64));
     group.sample_size(20);
@@ -112,6 +130,18 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     run_monitored(&monitored).await;
+                }
+                start.elapsed()
+            }
+        })
+    });
+    group.bench_function("monitored_release_check_tracked", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let tracked = tracked.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    run_monitored(&tracked).await;
                 }
                 start.elapsed()
             }
