@@ -7,7 +7,9 @@ pub mod backend;
 pub mod compat;
 pub mod errors;
 pub mod migrate;
+pub mod pool;
 pub mod redact;
+pub mod retry;
 pub mod schema;
 
 pub use backend::{Backend, ConnectConfig, Db, ServerInfo, Version};
