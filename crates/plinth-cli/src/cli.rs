@@ -78,6 +78,10 @@ pub enum Command {
     Compat(crate::commands::compat::CompatArgs),
     /// Explain a SQLSTATE, MySQL/MariaDB error number or SQLite result code (no database needed).
     Explain(crate::commands::explain::ExplainArgs),
+    /// Show what the server sees: sessions by state, limits and headroom, sessions idle in transaction.
+    Doctor(crate::commands::doctor::DoctorArgs),
+    /// Drive a real connection pool on the database to watch the diagnostics react.
+    Pool(crate::commands::pool::PoolArgs),
 }
 
 /// Flags for `migrate`.

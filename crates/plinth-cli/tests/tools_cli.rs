@@ -119,3 +119,40 @@ fn lint_flags_a_bad_migration_and_needs_no_database() {
     assert_eq!(f["line"], 2);
     assert_eq!(f["severity"], "error");
 }
+
+#[tokio::test]
+async fn pool_load_and_doctor_report_json() {
+    for kind in [Kind::Postgres, Kind::MySql, Kind::Sqlite] {
+        let Some(db) = plinth_testkit::TestDb::create(kind).await else {
+            continue;
+        };
+        let (code, out, err) = plinth(&[
+            "--database-url",
+            &db.url,
+            "pool",
+            "load",
+            "--duration",
+            "1",
+            "--tasks",
+            "8",
+            "--max-connections",
+            "4",
+            "--hold-ms",
+            "20",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{kind:?}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(v["operations"].as_u64().unwrap() > 0);
+        assert_eq!(v["failed"], 0);
+        assert_eq!(v["stats"]["max"], 4);
+        assert!(
+            v["stats"]["acquires_total"].as_u64().unwrap() >= v["operations"].as_u64().unwrap()
+        );
+        let (code, out, err) = plinth(&["--database-url", &db.url, "doctor", "--format", "json"]);
+        assert!(code == 0 || code == 1, "{kind:?}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(v.is_object(), "{out}");
+    }
+}

@@ -7,7 +7,6 @@ use crate::redact::{redact_url, secrets_of};
 use crate::Backend;
 use rand::Rng;
 use sqlx::Connection;
-use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 /// Exponential backoff with full jitter, capped, bounded by attempts and by total time.
@@ -116,28 +115,15 @@ impl From<ConnectError> for RetryError {
 /// many connections, and a server still starting up are; authentication failures and unknown
 /// databases never are (retrying them only makes a blocked host worse).
 pub fn is_retryable_connect_error(error: &sqlx::Error, backend: Backend) -> bool {
-    // TODO(lead): delegate to errors::classify(error, backend).is_transient() at merge; these are
-    // the connect-retry rules of reference/error-codes.md.
-    match error {
-        sqlx::Error::Io(io) => matches!(
-            io.kind(),
-            ErrorKind::ConnectionRefused
-                | ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::UnexpectedEof
-                | ErrorKind::BrokenPipe
-                | ErrorKind::TimedOut
-        ),
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => match backend {
-            Backend::Postgres => matches!(db.code().as_deref(), Some("53300" | "57P03")),
-            Backend::MySql | Backend::MariaDb => db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .is_some_and(|e| matches!(e.number(), 1040 | 1203 | 1226)),
-            Backend::Sqlite => false,
-        },
-        _ => false,
-    }
+    // The classification tables decide; at connect time only a lost/refused connection, a full
+    // server and one still starting up (or failing over) are worth another attempt.
+    use crate::errors::{classify, Category};
+    let c = classify(error, backend);
+    c.is_transient()
+        && matches!(
+            c.category,
+            Category::LostConnection | Category::TooManyConnections | Category::ServerUnavailable
+        )
 }
 
 /// Open a monitored pool, retrying transient failures per `policy`. Each retry logs

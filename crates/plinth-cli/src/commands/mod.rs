@@ -1,12 +1,14 @@
 //! One file per command; this file dispatches and maps library errors to exit codes.
 
 pub mod compat;
+pub mod doctor;
 mod down;
 pub mod explain;
 mod fleet;
 pub mod lint;
 mod migrate;
 mod new;
+pub mod pool;
 mod repair;
 mod status;
 
@@ -28,6 +30,8 @@ pub async fn run(ctx: &Context, command: &Command) -> i32 {
         Command::Lint(a) => Ok(printed(ctx, lint::run(a, &ctx.source_dir, ctx.json()))),
         Command::Explain(a) => Ok(printed(ctx, explain::run(a, ctx.json()))),
         Command::Compat(a) => compat_cmd(ctx, a).await,
+        Command::Doctor(a) => Ok(printed(ctx, doctor::run(&ctx.url, a, ctx.json()).await)),
+        Command::Pool(a) => Ok(printed(ctx, pool::run_load(&ctx.url, a, ctx.json()).await)),
     };
     match result {
         Ok(code) => code,
@@ -62,7 +66,7 @@ pub fn migrate_error(ctx: &Context, e: MigrateError) -> CliError {
 
 /// Print what a self-rendering command produced; errors (exit 2) go to stderr.
 fn printed(ctx: &Context, (text, code): (String, i32)) -> i32 {
-    if code == 2 && !ctx.json() {
+    if (code == 2 || code == 3) && !ctx.json() {
         eprintln!("error: {}", ctx.scrub(&text));
     } else {
         crate::output::out(ctx, &text);
