@@ -365,7 +365,9 @@ impl History {
                 String::new()
             }
         );
-        let mut out = vec![history, events];
+        // The event table first: where DDL commits one statement at a time (MySQL), an existing
+        // history table then implies an existing event table even after an interrupted run.
+        let mut out = vec![events, history];
         if self.driver != Driver::MySql {
             out.push(format!(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {t} (name, status)"
@@ -377,10 +379,26 @@ impl History {
         out
     }
 
-    /// Create the tables if absent.
+    /// Create the tables if absent: in one transaction where DDL is transactional, so an
+    /// interrupted first run never leaves one table without the other (call it under the lock).
     pub async fn ensure(&self, db: &mut Db) -> Result<(), HistoryError> {
+        let transactional = self.driver != Driver::MySql;
+        if transactional {
+            tracing::debug!(isolation = "server default", "BEGIN");
+            db.execute_script("BEGIN").await.map_err(|e| self.err(e))?;
+        }
         for stmt in self.create_sql() {
-            db.execute_script(&stmt).await.map_err(|e| self.err(e))?;
+            if let Err(e) = db.execute_script(&stmt).await {
+                if transactional {
+                    tracing::debug!(reason = "creating the history tables failed", "ROLLBACK");
+                    let _ = db.execute_script("ROLLBACK").await;
+                }
+                return Err(self.err(e));
+            }
+        }
+        if transactional {
+            tracing::debug!("COMMIT");
+            db.execute_script("COMMIT").await.map_err(|e| self.err(e))?;
         }
         Ok(())
     }

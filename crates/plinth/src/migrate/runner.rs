@@ -420,11 +420,26 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<MigrateReport, MigrateError> {
         let history = self.history(db)?;
-        let (server, rows, table_exists) = self.read(db, &history).await?;
+        let (server, rows, _) = self.read(db, &history).await?;
         let migrations = self.source.resolve(server.backend)?;
         let first = plan(&migrations, &rows, &self.options.plan);
-        Self::check_blockers(&first, server.backend, &migrations)?;
-        if !first.has_work() {
+        // A `running` row read without the lock may belong to a migrator that is alive and working:
+        // only under the lock does it mean an interrupted run. Other blockers stop us at once.
+        let running = first.interrupted().is_some();
+        if running && !self.options.dry_run {
+            let others: Vec<Blocker> = first
+                .blockers
+                .iter()
+                .filter(|b| !matches!(b, Blocker::Interrupted { .. }))
+                .cloned()
+                .collect();
+            if !others.is_empty() {
+                return Err(MigrateError::Blocked(others));
+            }
+        } else {
+            Self::check_blockers(&first, server.backend, &migrations)?;
+        }
+        if !first.has_work() && !running {
             tracing::debug!(backend = %server.backend, "database is up to date");
             return Ok(MigrateReport {
                 server,
@@ -479,9 +494,7 @@ impl Migrator {
             self.options.lock_timeout,
         )
         .await?;
-        let result = self
-            .apply_locked(db, &history, table_exists, &migrations, observer)
-            .await;
+        let result = self.apply_locked(db, &history, &migrations, observer).await;
         if let Err(e) = guard.release().await {
             tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
         }
@@ -498,13 +511,12 @@ impl Migrator {
         &self,
         db: &mut Db,
         history: &History,
-        table_exists: bool,
         migrations: &[Migration],
         observer: &dyn Observer,
     ) -> Result<Vec<Applied>, MigrateError> {
-        if !table_exists {
-            history.ensure(db).await?;
-        }
+        // Always (idempotent, under the lock): an earlier run may have been killed half-way through
+        // creating the tables where DDL is not transactional.
+        history.ensure(db).await?;
         // Another instance may have done the work while we waited for the lock.
         let (server, rows, _) = self.read(db, history).await?;
         let current = plan(migrations, &rows, &self.options.plan);
@@ -1251,18 +1263,16 @@ impl Migrator {
         Ok(RepairReport { changes })
     }
 
-    /// Roll back the newest applied migrations with their down files.
-    pub async fn down(
-        &self,
-        db: &mut Db,
+    /// Which migrations `down` rolls back, newest first; refuses when a down file is missing or a
+    /// run was interrupted.
+    fn down_choice<'m>(
+        migrations: &'m [Migration],
+        rows: &[HistoryRecord],
         opts: &DownOptions,
-    ) -> Result<Vec<DryRunStep>, MigrateError> {
-        let history = self.history(db)?;
-        let (server, rows, _) = self.read(db, &history).await?;
-        let migrations = self.source.resolve(server.backend)?;
+    ) -> Result<Vec<&'m Migration>, MigrateError> {
         let current = plan(
-            &migrations,
-            &rows,
+            migrations,
+            rows,
             &PlanOptions {
                 ignore_missing: true,
                 allow_out_of_order: true,
@@ -1291,20 +1301,37 @@ impl Migrator {
                 missing.join(", ")
             )));
         }
-        let steps: Vec<DryRunStep> = chosen
-            .iter()
-            .map(|m| DryRunStep {
-                version: m.version,
-                name: m.name.clone(),
-                origin: m.down_origin.clone().unwrap_or_default(),
-                sql: m.down.clone(),
-                transaction: if server.backend.is_mysql_family() {
-                    "none: implicit DDL commits".into()
-                } else {
-                    "BEGIN; down; history row; COMMIT".into()
-                },
-            })
-            .collect();
+        Ok(chosen)
+    }
+
+    /// Roll back the newest applied migrations with their down files.
+    pub async fn down(
+        &self,
+        db: &mut Db,
+        opts: &DownOptions,
+    ) -> Result<Vec<DryRunStep>, MigrateError> {
+        let history = self.history(db)?;
+        let (server, rows, _) = self.read(db, &history).await?;
+        let migrations = self.source.resolve(server.backend)?;
+        let chosen = Self::down_choice(&migrations, &rows, opts)?;
+        let backend = server.backend;
+        let to_steps = |chosen: &[&Migration]| -> Vec<DryRunStep> {
+            chosen
+                .iter()
+                .map(|m| DryRunStep {
+                    version: m.version,
+                    name: m.name.clone(),
+                    origin: m.down_origin.clone().unwrap_or_default(),
+                    sql: m.down.clone(),
+                    transaction: if backend.is_mysql_family() {
+                        "none: implicit DDL commits".into()
+                    } else {
+                        "BEGIN; down; history row; COMMIT".into()
+                    },
+                })
+                .collect()
+        };
+        let steps = to_steps(&chosen);
         if opts.dry_run || chosen.is_empty() {
             return Ok(steps);
         }
@@ -1317,8 +1344,21 @@ impl Migrator {
         )
         .await?;
         let result = async {
+            // Another migrator may have changed history while we waited for the lock.
+            let (_, rows, _) = self.read(db, &history).await?;
+            let fresh = Self::down_choice(&migrations, &rows, opts)?;
+            if let Some(running) = rows.iter().find(|r| r.status == Status::Running) {
+                return Err(MigrateError::Refused(format!(
+                    "migration {} `{}` is marked running (an interrupted run); settle it with `plinth repair` before rolling back",
+                    running.version, running.name
+                )));
+            }
+            let versions = |c: &[&Migration]| c.iter().map(|m| m.version).collect::<Vec<_>>();
+            if versions(&fresh) != versions(&chosen) {
+                tracing::info!(planned = ?versions(&chosen), now = ?versions(&fresh), "history changed while waiting for the lock; rolling back what is applied now");
+            }
             let actor = current_user(db).await;
-            for m in &chosen {
+            for m in &fresh {
                 let down_sql = m.down.clone().unwrap_or_default();
                 let start = Instant::now();
                 let transactional = !server.backend.is_mysql_family();
@@ -1348,11 +1388,11 @@ impl Migrator {
                     }
                 }
             }
-            Ok(())
+            Ok(to_steps(&fresh))
         }
         .await;
         let _ = guard.release().await;
-        result.map(|_| steps)
+        result
     }
 }
 
