@@ -1,7 +1,7 @@
 //! Transaction safety through the real `plinth` binary on PostgreSQL, MariaDB and SQLite: atomic
 //! failures, `--tx-mode all`, SIGKILLed runs, lock contention, racing processes and `down`.
 //!
-//! Round counts are bounded for CI and configurable: PLINTH_RACE_ROUNDS (default 2) and
+//! Round counts are bounded for CI and configurable: PLINTH_RACE_ROUNDS (default 20, about 20 s on PostgreSQL) and
 //! PLINTH_CRASH_ROUNDS (default 8); the bar is 20 and 30.
 
 use plinth_testkit::{test_db, Kind, TestDb};
@@ -577,7 +577,7 @@ fn race_corpus(dir: &Path) {
 }
 
 async fn race(kind: Kind) {
-    let n_rounds = rounds("PLINTH_RACE_ROUNDS", 2);
+    let n_rounds = rounds("PLINTH_RACE_ROUNDS", 20);
     let dir = tempfile::tempdir().unwrap();
     race_corpus(dir.path());
     for round in 0..n_rounds {
