@@ -155,9 +155,16 @@ async fn states(db: &TestDb, dir: &Path) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// Wait until no session holds the migration lock (a killed migrator's server session may still be
-/// finishing its statement); this waits on the server's own lock, not on a timer.
+/// Wait until no session holds the migration locks: the killed migrator's working session may still
+/// be finishing its statement, and holds the `.work` lock until it does (as the next `plinth`
+/// would, this waits on the server's own locks, not on a timer).
 async fn wait_for_lock_free(db: &TestDb) {
+    for name in [LOCK_NAME, &format!("{LOCK_NAME}.work")] {
+        wait_for_one_lock(db, name).await;
+    }
+}
+
+async fn wait_for_one_lock(db: &TestDb, lock_name: &str) {
     match db.kind {
         Kind::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -165,14 +172,14 @@ async fn wait_for_lock_free(db: &TestDb) {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT pg_advisory_lock({key})"
             )))
-            .bind(LOCK_NAME)
+            .bind(lock_name)
             .execute(&mut c)
             .await
             .unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT pg_advisory_unlock({key})"
             )))
-            .bind(LOCK_NAME)
+            .bind(lock_name)
             .execute(&mut c)
             .await
             .unwrap();
@@ -183,13 +190,13 @@ async fn wait_for_lock_free(db: &TestDb) {
             let got: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT CAST(GET_LOCK({name}, 60) AS SIGNED)"
             )))
-            .bind(LOCK_NAME)
+            .bind(lock_name)
             .fetch_one(&mut c)
             .await
             .unwrap();
             assert_eq!(got, Some(1), "the killed migrator's session never ended");
             sqlx::query(sqlx::AssertSqlSafe(format!("SELECT RELEASE_LOCK({name})")))
-                .bind(LOCK_NAME)
+                .bind(lock_name)
                 .execute(&mut c)
                 .await
                 .unwrap();
@@ -659,7 +666,7 @@ async fn crash_loop(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     crash_corpus(dir.path());
     let all: BTreeSet<String> = (1..=50).map(|n| format!("t{n}")).collect();
-    // The kill moment is drawn from [0, estimate]; the estimate grows when runs finish first.
+    // The kill moment is drawn from [0, estimate of a full run], the estimate following observed runs.
     let mut estimate_ms: u64 = 400;
     let mut interrupted_seen = 0;
     let mut kill_points = Vec::new();
@@ -672,22 +679,35 @@ async fn crash_loop(kind: Kind) {
             .spawn()
             .unwrap();
         let delay = rand::rng().random_range(0..=estimate_ms);
-        std::thread::sleep(Duration::from_millis(delay));
-        if child.try_wait().unwrap().is_some() {
-            estimate_ms = estimate_ms * 3 / 2;
+        let started = Instant::now();
+        let mut finished = false;
+        while started.elapsed() < Duration::from_millis(delay) {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
+        // A run that finished before the kill tells how long a full run takes.
+        let observed_full = finished.then(|| started.elapsed().as_millis() as u64);
         let killed_after_ms = delay;
         let _ = child.kill();
         child.wait().unwrap();
         wait_for_lock_free(&db).await;
 
-        let exists = db.table_exists("plinth_migration_history").await;
+        // Killed before it even created the SQLite file: nothing happened.
+        let file_missing = db.sqlite_path().is_some_and(|p| !p.exists());
+        let exists = !file_missing && db.table_exists("plinth_migration_history").await;
         let h = if exists {
             history(&db).await
         } else {
             Vec::new()
         };
-        let t = tables(&db).await;
+        let t = if file_missing {
+            BTreeSet::new()
+        } else {
+            tables(&db).await
+        };
         let ok: BTreeSet<String> = h
             .iter()
             .filter(|(_, s, _)| s == "success")
@@ -746,7 +766,10 @@ async fn crash_loop(kind: Kind) {
         // kills land anywhere in a full run.
         let started = Instant::now();
         let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
-        estimate_ms = estimate_ms.max(killed_after_ms + started.elapsed().as_millis() as u64);
+        let full = observed_full
+            .unwrap_or(killed_after_ms + started.elapsed().as_millis() as u64)
+            .min(10_000);
+        estimate_ms = (estimate_ms + full) / 2;
         assert_eq!(code, 0, "round {round}: {out}{err}");
         assert_eq!(tables(&db).await, all, "round {round}");
         for n in [1, 25, 50] {

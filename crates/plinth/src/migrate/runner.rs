@@ -494,7 +494,15 @@ impl Migrator {
             self.options.lock_timeout,
         )
         .await?;
-        let result = self.apply_locked(db, &history, &migrations, observer).await;
+        let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
+        {
+            Ok(()) => {
+                let r = self.apply_locked(db, &history, &migrations, observer).await;
+                let _ = lock::release_work(db, history.table()).await;
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         if let Err(e) = guard.release().await {
             tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
         }
@@ -1110,7 +1118,15 @@ impl Migrator {
             self.options.lock_timeout,
         )
         .await?;
-        let result = self.repair_locked(db, &history, opts).await;
+        let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
+        {
+            Ok(()) => {
+                let r = self.repair_locked(db, &history, opts).await;
+                let _ = lock::release_work(db, history.table()).await;
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         let _ = guard.release().await;
         result
     }
@@ -1344,6 +1360,7 @@ impl Migrator {
         )
         .await?;
         let result = async {
+            lock::acquire_work(db, history.table(), self.options.lock_timeout).await?;
             // Another migrator may have changed history while we waited for the lock.
             let (_, rows, _) = self.read(db, &history).await?;
             let fresh = Self::down_choice(&migrations, &rows, opts)?;
@@ -1391,6 +1408,7 @@ impl Migrator {
             Ok(to_steps(&fresh))
         }
         .await;
+        let _ = lock::release_work(db, history.table()).await;
         let _ = guard.release().await;
         result
     }
