@@ -177,8 +177,18 @@ pub struct RepairArgs {
     #[arg(long, conflicts_with = "mark_rolled_back")]
     pub mark_applied: Option<i64>,
     /// Mark an interrupted or failed migration as rolled back (pending again).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub mark_rolled_back: Option<i64>,
+    /// Let an interrupted MySQL/MariaDB migration continue, on the next `migrate`, from the first
+    /// statement not journaled as committed.
+    #[arg(long, value_name = "VERSION", conflicts_with = "mark_applied")]
+    pub resume: Option<i64>,
+    /// With --resume: continue from this statement (1-based) instead, after checking by hand.
+    #[arg(long, value_name = "N", requires = "resume")]
+    pub from_statement: Option<i64>,
+    /// Seconds to wait for another migrator's lock.
+    #[arg(long, default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 /// Flags for `new`.

@@ -2,7 +2,8 @@
 
 use crate::cli::{CliError, Context, RepairArgs};
 use crate::output;
-use plinth::migrate::{Migrator, RepairOptions};
+use plinth::migrate::{MigrateOptions, Migrator, RepairOptions};
+use std::time::Duration;
 
 /// Run `repair`.
 pub async fn run(ctx: &Context, args: &RepairArgs) -> Result<i32, CliError> {
@@ -11,8 +12,14 @@ pub async fn run(ctx: &Context, args: &RepairArgs) -> Result<i32, CliError> {
     let opts = RepairOptions {
         mark_applied: args.mark_applied,
         mark_rolled_back: args.mark_rolled_back,
+        resume: args.resume,
+        from_statement: args.from_statement,
     };
-    let report = Migrator::new(source, ctx.options())
+    let options = MigrateOptions {
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        ..ctx.options()
+    };
+    let report = Migrator::new(source, options)
         .repair(&mut db, &opts)
         .await
         .map_err(|e| super::migrate_error(ctx, e))?;

@@ -103,6 +103,9 @@ pub struct HistoryEvent {
     pub error_message: Option<String>,
     /// The statement that failed, when known.
     pub failing_statement: Option<String>,
+    /// For `statement` events: the 1-based position of the committed statement in its migration
+    /// (the event's checksum is the statement's SHA-256), so a resumed run can check what took effect.
+    pub statement_index: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -135,6 +138,7 @@ struct RawEvent {
     duration_ms: Option<i64>,
     error_message: Option<String>,
     failing_statement: Option<String>,
+    statement_index: Option<i64>,
 }
 
 /// A value bound to a statement parameter.
@@ -353,14 +357,17 @@ impl History {
              checksum VARCHAR(128) NULL, \
              duration_ms BIGINT NULL, \
              error_message {text} NULL, \
-             failing_statement {text} NULL{}){mysql_tail}",
+             failing_statement {text} NULL, \
+             statement_index BIGINT NULL{}){mysql_tail}",
             if self.driver == Driver::MySql {
                 format!(", INDEX {eidx} (version)")
             } else {
                 String::new()
             }
         );
-        let mut out = vec![history, events];
+        // The event table first: where DDL commits one statement at a time (MySQL), an existing
+        // history table then implies an existing event table even after an interrupted run.
+        let mut out = vec![events, history];
         if self.driver != Driver::MySql {
             out.push(format!(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {t} (name, status)"
@@ -372,10 +379,26 @@ impl History {
         out
     }
 
-    /// Create the tables if absent.
+    /// Create the tables if absent: in one transaction where DDL is transactional, so an
+    /// interrupted first run never leaves one table without the other (call it under the lock).
     pub async fn ensure(&self, db: &mut Db) -> Result<(), HistoryError> {
+        let transactional = self.driver != Driver::MySql;
+        if transactional {
+            tracing::debug!(isolation = "server default", "BEGIN");
+            db.execute_script("BEGIN").await.map_err(|e| self.err(e))?;
+        }
         for stmt in self.create_sql() {
-            db.execute_script(&stmt).await.map_err(|e| self.err(e))?;
+            if let Err(e) = db.execute_script(&stmt).await {
+                if transactional {
+                    tracing::debug!(reason = "creating the history tables failed", "ROLLBACK");
+                    let _ = db.execute_script("ROLLBACK").await;
+                }
+                return Err(self.err(e));
+            }
+        }
+        if transactional {
+            tracing::debug!("COMMIT");
+            db.execute_script("COMMIT").await.map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -458,7 +481,7 @@ impl History {
             self.driver,
             &format!(
                 "SELECT id, version, name, event, {} AS at, actor, checksum, duration_ms, \
-                 error_message, failing_statement FROM {}{filter} ORDER BY id",
+                 error_message, failing_statement, statement_index FROM {}{filter} ORDER BY id",
                 self.ts_text("at"),
                 self.qe()
             ),
@@ -488,6 +511,7 @@ impl History {
                 duration_ms: r.duration_ms,
                 error_message: r.error_message,
                 failing_statement: r.failing_statement,
+                statement_index: r.statement_index,
             })
             .collect())
     }
@@ -540,8 +564,8 @@ impl History {
     /// Append an event to the audit trail.
     pub async fn event(&self, db: &mut Db, ev: &EventWrite<'_>) -> Result<(), HistoryError> {
         let sql = format!(
-            "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement) \
-             VALUES (?, ?, ?, {}, ?, ?, ?, ?, ?)",
+            "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement, statement_index) \
+             VALUES (?, ?, ?, {}, ?, ?, ?, ?, ?, ?)",
             self.qe(),
             self.now()
         );
@@ -554,6 +578,7 @@ impl History {
             ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt),
             ev.error.map(str::to_string).into(),
             ev.failing_statement.map(str::to_string).into(),
+            ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt),
         ];
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(())
@@ -591,6 +616,24 @@ impl History {
             ),
         };
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))
+    }
+
+    /// The journal of a statement-by-statement migration: (1-based position, SHA-256) of every
+    /// statement recorded as committed, the latest record per position winning.
+    pub async fn committed_statements(
+        &self,
+        db: &mut Db,
+        version: i64,
+    ) -> Result<std::collections::BTreeMap<i64, String>, HistoryError> {
+        let mut out = std::collections::BTreeMap::new();
+        for e in self.events(db, Some(version)).await? {
+            if e.event == "statement" {
+                if let (Some(i), Some(c)) = (e.statement_index, e.checksum) {
+                    out.insert(i, c);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Record how many statements of a statement-by-statement migration have committed.
@@ -657,6 +700,8 @@ pub struct EventWrite<'a> {
     pub error: Option<&'a str>,
     /// The failing statement.
     pub failing_statement: Option<&'a str>,
+    /// For `statement` events: the committed statement's 1-based position.
+    pub statement_index: Option<i64>,
 }
 
 /// Whether an error says the table does not exist (so history is simply empty).

@@ -121,6 +121,14 @@ fn lock_name(table: &str) -> String {
     format!("plinth.{table}")
 }
 
+const PG_TRY: &str = "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended(current_database() || '/' || $1, 0)) THEN 1::bigint ELSE 0::bigint END";
+const PG_RELEASE: &str =
+    "SELECT pg_advisory_unlock(hashtextextended(current_database() || '/' || $1, 0))";
+// Lock names are limited to 64 characters: hash database + table.
+const MY_TRY: &str = "SELECT CAST(GET_LOCK(CONCAT('plinth_', LEFT(SHA2(CONCAT(DATABASE(), '/', ?), 256), 56)), 1) AS SIGNED)";
+const MY_RELEASE: &str =
+    "SELECT RELEASE_LOCK(CONCAT('plinth_', LEFT(SHA2(CONCAT(DATABASE(), '/', ?), 256), 56)))";
+
 /// Take the migration lock for `table` on the database at `url`, waiting up to `timeout` and
 /// logging while it waits.
 pub async fn acquire(
@@ -130,72 +138,108 @@ pub async fn acquire(
     table: &str,
     timeout: Duration,
 ) -> Result<LockGuard, LockError> {
-    let start = Instant::now();
     let name = lock_name(table);
     match driver {
         Driver::Sqlite => acquire_file(url, timeout).await,
         Driver::Postgres | Driver::MySql => {
             let mut db = Db::connect(url, config).await?;
-            let (try_sql, release_sql, key) = if driver == Driver::Postgres {
-                // A 64-bit key derived from the database and the history table's name.
-                (
-                    "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended(current_database() || '/' || $1, 0)) THEN 1::bigint ELSE 0::bigint END",
-                    "SELECT pg_advisory_unlock(hashtextextended(current_database() || '/' || $1, 0))",
-                    name.clone(),
-                )
+            poll(&mut db, &name, timeout, "another migrator").await?;
+            let release_sql = if driver == Driver::Postgres {
+                PG_RELEASE
             } else {
-                // Lock names are limited to 64 characters: hash database + table.
-                (
-                    "SELECT CAST(GET_LOCK(CONCAT('plinth_', LEFT(SHA2(CONCAT(DATABASE(), '/', ?), 256), 56)), 1) AS SIGNED)",
-                    "SELECT RELEASE_LOCK(CONCAT('plinth_', LEFT(SHA2(CONCAT(DATABASE(), '/', ?), 256), 56)))",
-                    name.clone(),
-                )
+                MY_RELEASE
             };
-            let mut last_log = Instant::now();
-            let mut logged = false;
-            loop {
-                let got: Option<i64> = with_conn!(&mut db.conn, c => {
-                    sqlx::query_scalar::<_, Option<i64>>(try_sql).bind(key.clone()).fetch_one(&mut *c).await?
-                });
-                match got {
-                    Some(1) => {
-                        tracing::debug!(
-                            waited_ms = start.elapsed().as_millis() as u64,
-                            "migration lock acquired"
-                        );
-                        return Ok(LockGuard {
-                            inner: Held::Session {
-                                db,
-                                release_sql: release_sql.to_string(),
-                                key: Val::Text(key),
-                            },
-                        });
-                    }
-                    Some(_) => {}
-                    None => {
-                        return Err(LockError::NotTaken {
-                            function: "GET_LOCK",
-                        })
-                    }
-                }
-                if start.elapsed() >= timeout {
-                    let holder = holder(&mut db, driver, &key).await;
-                    return Err(LockError::Timeout {
-                        waited_s: start.elapsed().as_secs_f64(),
-                        holder,
-                    });
-                }
-                if !logged || last_log.elapsed() >= Duration::from_secs(5) {
-                    let h = holder(&mut db, driver, &key).await;
-                    tracing::info!(holder = %h.map(|h| h.to_string()).unwrap_or_else(|| "unknown".into()), "waiting for the migration lock held by another migrator");
-                    logged = true;
-                    last_log = Instant::now();
-                }
-                if driver == Driver::Postgres {
-                    // GET_LOCK waits server-side for 1 s; pg_try_advisory_lock returns at once.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+            Ok(LockGuard {
+                inner: Held::Session {
+                    db,
+                    release_sql: release_sql.to_string(),
+                    key: Val::Text(name),
+                },
+            })
+        }
+    }
+}
+
+/// Take the second, "work" lock on the connection that runs the migrations (after [`acquire`]).
+///
+/// Why: the migration lock lives on its own idle connection, so when a migrator is killed the
+/// server ends that session at once, while the session running the migration goes on executing
+/// its current statement (MySQL/MariaDB DDL, PostgreSQL `no-transaction` statements) until it
+/// finishes. Holding a second session lock on the working connection makes the next migrator
+/// wait until that statement is over, instead of reading history, or inspecting the schema,
+/// while it is still changing. Released by [`release_work`] or when the connection closes.
+pub async fn acquire_work(db: &mut Db, table: &str, timeout: Duration) -> Result<(), LockError> {
+    if db.driver == Driver::Sqlite {
+        return Ok(());
+    }
+    poll(
+        db,
+        &format!("{}.work", lock_name(table)),
+        timeout,
+        "the connection of an earlier migrator that is still executing a statement",
+    )
+    .await
+}
+
+/// Release the work lock taken by [`acquire_work`].
+pub async fn release_work(db: &mut Db, table: &str) -> Result<(), sqlx::Error> {
+    let sql = match db.driver {
+        Driver::Sqlite => return Ok(()),
+        Driver::Postgres => PG_RELEASE,
+        Driver::MySql => MY_RELEASE,
+    };
+    exec_bound(db, sql, &[Val::Text(format!("{}.work", lock_name(table)))])
+        .await
+        .map(|_| ())
+}
+
+/// Try the session lock `key` on `db` until it is taken or `timeout` passes.
+async fn poll(db: &mut Db, key: &str, timeout: Duration, whom: &str) -> Result<(), LockError> {
+    let start = Instant::now();
+    let driver = db.driver;
+    let try_sql = if driver == Driver::Postgres {
+        PG_TRY
+    } else {
+        MY_TRY
+    };
+    let mut last_log = Instant::now();
+    let mut logged = false;
+    loop {
+        let got: Option<i64> = with_conn!(&mut db.conn, c => {
+            sqlx::query_scalar::<_, Option<i64>>(try_sql).bind(key).fetch_one(&mut *c).await?
+        });
+        match got {
+            Some(1) => {
+                tracing::debug!(
+                    lock = key,
+                    waited_ms = start.elapsed().as_millis() as u64,
+                    "migration lock acquired"
+                );
+                return Ok(());
             }
+            Some(_) => {}
+            None => {
+                return Err(LockError::NotTaken {
+                    function: "GET_LOCK",
+                })
+            }
+        }
+        if start.elapsed() >= timeout {
+            let holder = holder(db, driver, key).await;
+            return Err(LockError::Timeout {
+                waited_s: start.elapsed().as_secs_f64(),
+                holder,
+            });
+        }
+        if !logged || last_log.elapsed() >= Duration::from_secs(5) {
+            let h = holder(db, driver, key).await;
+            tracing::info!(holder = %h.map(|h| h.to_string()).unwrap_or_else(|| "unknown".into()), "waiting for the migration lock held by {whom}");
+            logged = true;
+            last_log = Instant::now();
+        }
+        if driver == Driver::Postgres {
+            // GET_LOCK waits server-side for 1 s; pg_try_advisory_lock returns at once.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

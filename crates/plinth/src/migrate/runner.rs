@@ -15,6 +15,8 @@ use crate::backend::{Backend, ConnectConfig, ConnectError, Db, Driver, ServerInf
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
+pub mod split;
+
 /// How migrations are grouped into transactions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -175,12 +177,12 @@ pub enum MigrateError {
     Blocked(Vec<Blocker>),
     /// An earlier run was interrupted.
     #[error("refusing to migrate: {0}")]
-    Interrupted(Blocker),
+    Interrupted(Box<Interruption>),
     /// The options cannot be honoured on this backend or with these files.
     #[error("{0}")]
     Refused(String),
     /// A migration failed; it is recorded as failed.
-    #[error("migration {version} `{name}` ({origin}) failed: {error}{}", if rolled_back.is_empty() { String::new() } else { format!("; the whole batch was rolled back, so {} are pending again", rolled_back.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")) })]
+    #[error("migration {version} `{name}` ({origin}) failed: {error}{}{}", detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default(), if rolled_back.is_empty() { String::new() } else { format!("; the whole batch was rolled back, so {} are pending again", rolled_back.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")) })]
     Failed {
         /// Version.
         version: i64,
@@ -190,11 +192,50 @@ pub enum MigrateError {
         origin: String,
         /// The database's message.
         error: String,
+        /// For statement-by-statement runs: which statement failed and how many committed.
+        detail: Option<String>,
         /// The driver error, for classification.
         source: Option<sqlx::Error>,
         /// Versions rolled back with it (`--tx-mode all`).
         rolled_back: Vec<i64>,
     },
+}
+
+/// An interrupted run found in history: the blocker, and for statement-by-statement migrations
+/// which statement was running when it stopped, so the user knows what to inspect.
+#[derive(Clone, Debug, Serialize)]
+pub struct Interruption {
+    /// The `running` row as the plan sees it.
+    pub blocker: Blocker,
+    /// The first statement not recorded as committed (1-based) and its text, when known.
+    pub next_statement: Option<(i64, String)>,
+    /// Whether `repair --resume` applies (the migration ran statement by statement).
+    pub resumable: bool,
+}
+
+impl std::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.blocker)?;
+        if let Blocker::Interrupted { version, .. } = &self.blocker {
+            if let Some((n, text)) = &self.next_statement {
+                write!(
+                    f,
+                    ". Statement {n} (`{text}`) was running when the run stopped: if it is DDL it may have \
+                     committed without being journaled, otherwise it did not take effect"
+                )?;
+            }
+            if self.resumable {
+                let n = self.next_statement.as_ref().map(|(n, _)| *n).unwrap_or(1);
+                write!(
+                    f,
+                    ". To continue where it stopped: `plinth repair --resume {version}` (runs from statement {n} \
+                     on the next `migrate`), or `plinth repair --resume {version} --from-statement {}` if statement {n} did take effect",
+                    n + 1
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Options for `down`.
@@ -215,6 +256,12 @@ pub struct RepairOptions {
     pub mark_applied: Option<i64>,
     /// Mark an interrupted or failed migration rolled back (pending again).
     pub mark_rolled_back: Option<i64>,
+    /// Make an interrupted (or failed) statement-by-statement migration resume on the next `migrate`
+    /// from the first statement not journaled as committed.
+    pub resume: Option<i64>,
+    /// With `resume`: the 1-based statement to resume from instead (after checking by hand that the
+    /// statements before it took effect).
+    pub from_statement: Option<i64>,
 }
 
 /// What `repair` changed.
@@ -289,9 +336,39 @@ impl Migrator {
         Ok(history.events(db, version).await?)
     }
 
-    fn check_blockers(plan: &Plan) -> Result<(), MigrateError> {
+    fn check_blockers(
+        plan: &Plan,
+        backend: Backend,
+        migrations: &[Migration],
+    ) -> Result<(), MigrateError> {
         if let Some(b) = plan.interrupted() {
-            return Err(MigrateError::Interrupted(b.clone()));
+            let mut next_statement = None;
+            let mut resumable = false;
+            if let Blocker::Interrupted {
+                version,
+                statements_applied: Some(done),
+                statements_total: Some(_),
+                ..
+            } = b
+            {
+                resumable = true;
+                if let Some(sql) = migrations
+                    .iter()
+                    .find(|m| m.version == *version)
+                    .and_then(|m| m.sql())
+                {
+                    let _ = backend;
+                    let stmts = split::split_mysql(sql);
+                    if let Some(st) = stmts.get(*done as usize) {
+                        next_statement = Some((done + 1, st.snippet()));
+                    }
+                }
+            }
+            return Err(MigrateError::Interrupted(Box::new(Interruption {
+                blocker: b.clone(),
+                next_statement,
+                resumable,
+            })));
         }
         if !plan.blockers.is_empty() {
             return Err(MigrateError::Blocked(plan.blockers.clone()));
@@ -343,11 +420,26 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<MigrateReport, MigrateError> {
         let history = self.history(db)?;
-        let (server, rows, table_exists) = self.read(db, &history).await?;
+        let (server, rows, _) = self.read(db, &history).await?;
         let migrations = self.source.resolve(server.backend)?;
         let first = plan(&migrations, &rows, &self.options.plan);
-        Self::check_blockers(&first)?;
-        if !first.has_work() {
+        // A `running` row read without the lock may belong to a migrator that is alive and working:
+        // only under the lock does it mean an interrupted run. Other blockers stop us at once.
+        let running = first.interrupted().is_some();
+        if running && !self.options.dry_run {
+            let others: Vec<Blocker> = first
+                .blockers
+                .iter()
+                .filter(|b| !matches!(b, Blocker::Interrupted { .. }))
+                .cloned()
+                .collect();
+            if !others.is_empty() {
+                return Err(MigrateError::Blocked(others));
+            }
+        } else {
+            Self::check_blockers(&first, server.backend, &migrations)?;
+        }
+        if !first.has_work() && !running {
             tracing::debug!(backend = %server.backend, "database is up to date");
             return Ok(MigrateReport {
                 server,
@@ -402,9 +494,15 @@ impl Migrator {
             self.options.lock_timeout,
         )
         .await?;
-        let result = self
-            .apply_locked(db, &history, table_exists, &migrations, observer)
-            .await;
+        let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
+        {
+            Ok(()) => {
+                let r = self.apply_locked(db, &history, &migrations, observer).await;
+                let _ = lock::release_work(db, history.table()).await;
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         if let Err(e) = guard.release().await {
             tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
         }
@@ -421,17 +519,16 @@ impl Migrator {
         &self,
         db: &mut Db,
         history: &History,
-        table_exists: bool,
         migrations: &[Migration],
         observer: &dyn Observer,
     ) -> Result<Vec<Applied>, MigrateError> {
-        if !table_exists {
-            history.ensure(db).await?;
-        }
+        // Always (idempotent, under the lock): an earlier run may have been killed half-way through
+        // creating the tables where DDL is not transactional.
+        history.ensure(db).await?;
         // Another instance may have done the work while we waited for the lock.
         let (server, rows, _) = self.read(db, history).await?;
         let current = plan(migrations, &rows, &self.options.plan);
-        Self::check_blockers(&current)?;
+        Self::check_blockers(&current, server.backend, migrations)?;
         let backend = server.backend;
         let actor = current_user(db).await;
         let todo: Vec<(&Migration, bool)> = current
@@ -443,6 +540,16 @@ impl Migrator {
                     .map(|m| (m, e.history.is_some()))
             })
             .collect();
+        let resume_from = |v: i64| -> i64 {
+            current
+                .entries
+                .iter()
+                .find(|e| e.version == v)
+                .and_then(|e| e.history.as_ref())
+                .filter(|h| h.status == Status::Failed)
+                .and_then(|h| h.statements_applied)
+                .unwrap_or(0)
+        };
         observer.event(&RunEvent::Planned { total: todo.len() });
         let mut done = Vec::new();
         if self.options.tx_mode == TxMode::All && !backend.is_mysql_family() {
@@ -476,6 +583,12 @@ impl Migrator {
             if self.transactional(backend, m) {
                 self.apply_in_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
+            } else if let (true, Some(sql)) = (backend.is_mysql_family(), m.sql()) {
+                let committed = resume_from(m.version);
+                self.apply_statements(
+                    db, history, backend, &actor, m, sql, *exists, committed, start,
+                )
+                .await?;
             } else {
                 self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
@@ -618,6 +731,157 @@ impl Migrator {
                 )
                 .await),
         }
+    }
+
+    /// MySQL/MariaDB: DDL commits implicitly, so the unit that can be made atomic is the statement.
+    /// Each statement commits on its own and is journaled (position and SHA-256) in the same
+    /// transaction where the server allows it (DML), right after it otherwise (DDL). A retry after a
+    /// failure resumes after the statements already committed, when they are unchanged in the file.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_statements(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        sql: &str,
+        exists: bool,
+        committed: i64,
+        start: Instant,
+    ) -> Result<(), MigrateError> {
+        let stmts = split::split_mysql(sql);
+        let total = stmts.len() as i64;
+        let mut from = 0i64;
+        if committed > 0 {
+            let journal = history.committed_statements(db, m.version).await?;
+            let unchanged = committed <= total
+                && (1..=committed).all(|i| match journal.get(&i) {
+                    Some(h) => *h == stmts[(i - 1) as usize].hash(),
+                    None => true,
+                });
+            if unchanged {
+                from = committed;
+                tracing::info!(version = m.version, name = %m.name, committed, total, "resuming after the statements an earlier attempt committed");
+            } else {
+                tracing::warn!(version = m.version, name = %m.name, committed, "the file changed within the statements an earlier attempt committed; running it from the first statement");
+            }
+        }
+        let note = (from > 0).then(|| format!("resuming at statement {} of {total}", from + 1));
+        history
+            .upsert(
+                db,
+                exists,
+                &RowWrite {
+                    statements_applied: Some(from),
+                    statements_total: Some(total),
+                    ..row(m, Status::Running, 0, None, backend, actor, 1)
+                },
+            )
+            .await?;
+        history
+            .event(
+                db,
+                &event(m, "started", actor, Some(&m.checksum), note.as_deref()),
+            )
+            .await?;
+        // Inside a transaction the file opened itself, statements and journal commit together
+        // with the file's own COMMIT; elsewhere each statement gets its own BEGIN … COMMIT.
+        let mut in_file_tx = false;
+        for (idx, st) in stmts.iter().enumerate().skip(from as usize) {
+            let n = idx as i64 + 1;
+            let control = tx_control(&st.text);
+            if control == TxControl::Begin {
+                in_file_tx = true;
+            }
+            let wrap = !in_file_tx && control == TxControl::None;
+            tracing::debug!(
+                version = m.version,
+                statement = n,
+                total,
+                "running statement"
+            );
+            if wrap {
+                begin(db).await?;
+            }
+            if let Err(e) = db.execute_script(&st.text).await {
+                let message = db_message(&e);
+                if wrap || in_file_tx {
+                    rollback(db, &message).await;
+                }
+                return Err(self
+                    .record_failure_with(
+                        db,
+                        history,
+                        backend,
+                        actor,
+                        m,
+                        true,
+                        start,
+                        BodyError {
+                            message,
+                            statement: Some(st.text.clone()),
+                            source: Some(e),
+                            progress: Some(Progress {
+                                committed: n - 1,
+                                total,
+                                failed_at: n,
+                                snippet: st.snippet(),
+                            }),
+                        },
+                        Vec::new(),
+                        0,
+                    )
+                    .await);
+            }
+            if control == TxControl::End {
+                in_file_tx = false;
+            }
+            let journal = async {
+                history.set_progress(db, m.version, n).await?;
+                history
+                    .event(
+                        db,
+                        &EventWrite {
+                            statement_index: Some(n),
+                            ..event(m, "statement", actor, Some(&st.hash()), None)
+                        },
+                    )
+                    .await
+            }
+            .await;
+            if let Err(e) = journal {
+                if wrap {
+                    rollback(db, "journal write failed").await;
+                }
+                return Err(e.into());
+            }
+            if wrap {
+                commit(db).await?;
+            }
+        }
+        let ms = start.elapsed().as_millis() as i64;
+        history
+            .upsert(
+                db,
+                true,
+                &RowWrite {
+                    statements_applied: Some(total),
+                    statements_total: Some(total),
+                    ..row(m, Status::Success, ms, None, backend, actor, 0)
+                },
+            )
+            .await?;
+        history
+            .event(
+                db,
+                &EventWrite {
+                    duration_ms: Some(ms),
+                    ..event(m, "applied", actor, Some(&m.checksum), None)
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -770,7 +1034,14 @@ impl Migrator {
     ) -> MigrateError {
         let ms = start.elapsed().as_millis() as i64;
         let message = e.message.clone();
-        tracing::error!(severity = "critical", version = m.version, name = %m.name, origin = %m.origin, error = %message, "migration failed");
+        let detail = e.progress.as_ref().map(|p| {
+            format!(
+                "statement {} of {} failed (`{}`); {} of {} statements committed; fix the file and run `plinth migrate` again: \
+                 it resumes at statement {} if statements 1 to {} are unchanged",
+                p.failed_at, p.total, p.snippet, p.committed, p.total, p.failed_at, p.committed
+            )
+        });
+        tracing::error!(severity = "critical", version = m.version, name = %m.name, origin = %m.origin, error = %message, detail = detail.as_deref().unwrap_or(""), "migration failed");
         let record = async {
             let transactional = backend != Backend::MariaDb && backend != Backend::MySql;
             if transactional {
@@ -780,15 +1051,19 @@ impl Migrator {
                 .upsert(
                     db,
                     exists,
-                    &row(
-                        m,
-                        Status::Failed,
-                        ms,
-                        Some(&message),
-                        backend,
-                        actor,
-                        attempts_delta,
-                    ),
+                    &RowWrite {
+                        statements_applied: e.progress.as_ref().map(|p| p.committed),
+                        statements_total: e.progress.as_ref().map(|p| p.total),
+                        ..row(
+                            m,
+                            Status::Failed,
+                            ms,
+                            Some(&message),
+                            backend,
+                            actor,
+                            attempts_delta,
+                        )
+                    },
                 )
                 .await?;
             history
@@ -797,6 +1072,7 @@ impl Migrator {
                     &EventWrite {
                         duration_ms: Some(ms),
                         failing_statement: e.statement.as_deref(),
+                        statement_index: e.progress.as_ref().map(|p| p.failed_at),
                         ..event(m, "failed", actor, Some(&m.checksum), Some(&message))
                     },
                 )
@@ -815,6 +1091,7 @@ impl Migrator {
             name: m.name.clone(),
             origin: m.origin.clone(),
             error: message,
+            detail,
             source: e.source,
             rolled_back,
         }
@@ -841,7 +1118,15 @@ impl Migrator {
             self.options.lock_timeout,
         )
         .await?;
-        let result = self.repair_locked(db, &history, opts).await;
+        let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
+        {
+            Ok(()) => {
+                let r = self.repair_locked(db, &history, opts).await;
+                let _ = lock::release_work(db, history.table()).await;
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         let _ = guard.release().await;
         result
     }
@@ -912,7 +1197,56 @@ impl Migrator {
                 .await?;
             changes.push((v, word.to_string()));
         }
-        if opts.mark_applied.is_none() && opts.mark_rolled_back.is_none() {
+        if let Some(v) = opts.resume {
+            let Some(rec) = rows.iter().find(|r| r.version == v) else {
+                return Err(MigrateError::Refused(format!(
+                    "migration {v} has no history row to resume"
+                )));
+            };
+            if !matches!(rec.status, Status::Running | Status::Failed) {
+                return Err(MigrateError::Refused(format!(
+                    "migration {v} is {}, not running or failed: nothing to resume",
+                    rec.status.as_str()
+                )));
+            }
+            let Some(total) = rec.statements_total else {
+                return Err(MigrateError::Refused(format!(
+                    "migration {v} did not run statement by statement (only MySQL/MariaDB SQL migrations do), so \
+                     there is no journal to resume from; inspect the schema, then use --mark-applied {v} or --mark-rolled-back {v}"
+                )));
+            };
+            let from = opts
+                .from_statement
+                .unwrap_or(rec.statements_applied.unwrap_or(0) + 1);
+            if from < 1 || from > total + 1 {
+                return Err(MigrateError::Refused(format!(
+                    "--from-statement {from} is outside migration {v}'s statements 1 to {total}"
+                )));
+            }
+            history.set_status(db, v, Status::Failed, None).await?;
+            history.set_progress(db, v, from - 1).await?;
+            let note = format!(
+                "will resume at statement {from} of {total} on the next migrate (journal said {} committed)",
+                rec.statements_applied.unwrap_or(0)
+            );
+            history
+                .event(
+                    db,
+                    &EventWrite {
+                        version: v,
+                        name: &rec.name,
+                        event: "repaired",
+                        actor: &actor,
+                        checksum: Some(&rec.checksum),
+                        error: Some(&note),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            tracing::info!(version = v, from, total, "migration set to resume");
+            changes.push((v, note));
+        }
+        if opts.mark_applied.is_none() && opts.mark_rolled_back.is_none() && opts.resume.is_none() {
             for e in current
                 .entries
                 .iter()
@@ -945,18 +1279,16 @@ impl Migrator {
         Ok(RepairReport { changes })
     }
 
-    /// Roll back the newest applied migrations with their down files.
-    pub async fn down(
-        &self,
-        db: &mut Db,
+    /// Which migrations `down` rolls back, newest first; refuses when a down file is missing or a
+    /// run was interrupted.
+    fn down_choice<'m>(
+        migrations: &'m [Migration],
+        rows: &[HistoryRecord],
         opts: &DownOptions,
-    ) -> Result<Vec<DryRunStep>, MigrateError> {
-        let history = self.history(db)?;
-        let (server, rows, _) = self.read(db, &history).await?;
-        let migrations = self.source.resolve(server.backend)?;
+    ) -> Result<Vec<&'m Migration>, MigrateError> {
         let current = plan(
-            &migrations,
-            &rows,
+            migrations,
+            rows,
             &PlanOptions {
                 ignore_missing: true,
                 allow_out_of_order: true,
@@ -985,20 +1317,37 @@ impl Migrator {
                 missing.join(", ")
             )));
         }
-        let steps: Vec<DryRunStep> = chosen
-            .iter()
-            .map(|m| DryRunStep {
-                version: m.version,
-                name: m.name.clone(),
-                origin: m.down_origin.clone().unwrap_or_default(),
-                sql: m.down.clone(),
-                transaction: if server.backend.is_mysql_family() {
-                    "none: implicit DDL commits".into()
-                } else {
-                    "BEGIN; down; history row; COMMIT".into()
-                },
-            })
-            .collect();
+        Ok(chosen)
+    }
+
+    /// Roll back the newest applied migrations with their down files.
+    pub async fn down(
+        &self,
+        db: &mut Db,
+        opts: &DownOptions,
+    ) -> Result<Vec<DryRunStep>, MigrateError> {
+        let history = self.history(db)?;
+        let (server, rows, _) = self.read(db, &history).await?;
+        let migrations = self.source.resolve(server.backend)?;
+        let chosen = Self::down_choice(&migrations, &rows, opts)?;
+        let backend = server.backend;
+        let to_steps = |chosen: &[&Migration]| -> Vec<DryRunStep> {
+            chosen
+                .iter()
+                .map(|m| DryRunStep {
+                    version: m.version,
+                    name: m.name.clone(),
+                    origin: m.down_origin.clone().unwrap_or_default(),
+                    sql: m.down.clone(),
+                    transaction: if backend.is_mysql_family() {
+                        "none: implicit DDL commits".into()
+                    } else {
+                        "BEGIN; down; history row; COMMIT".into()
+                    },
+                })
+                .collect()
+        };
+        let steps = to_steps(&chosen);
         if opts.dry_run || chosen.is_empty() {
             return Ok(steps);
         }
@@ -1011,8 +1360,22 @@ impl Migrator {
         )
         .await?;
         let result = async {
+            lock::acquire_work(db, history.table(), self.options.lock_timeout).await?;
+            // Another migrator may have changed history while we waited for the lock.
+            let (_, rows, _) = self.read(db, &history).await?;
+            let fresh = Self::down_choice(&migrations, &rows, opts)?;
+            if let Some(running) = rows.iter().find(|r| r.status == Status::Running) {
+                return Err(MigrateError::Refused(format!(
+                    "migration {} `{}` is marked running (an interrupted run); settle it with `plinth repair` before rolling back",
+                    running.version, running.name
+                )));
+            }
+            let versions = |c: &[&Migration]| c.iter().map(|m| m.version).collect::<Vec<_>>();
+            if versions(&fresh) != versions(&chosen) {
+                tracing::info!(planned = ?versions(&chosen), now = ?versions(&fresh), "history changed while waiting for the lock; rolling back what is applied now");
+            }
             let actor = current_user(db).await;
-            for m in &chosen {
+            for m in &fresh {
                 let down_sql = m.down.clone().unwrap_or_default();
                 let start = Instant::now();
                 let transactional = !server.backend.is_mysql_family();
@@ -1038,15 +1401,16 @@ impl Migrator {
                             rollback(db, &msg).await;
                         }
                         let _ = history.event(db, &event(m, "revert_failed", &actor, Some(&m.checksum), Some(&msg))).await;
-                        return Err(MigrateError::Failed { version: m.version, name: m.name.clone(), origin: m.down_origin.clone().unwrap_or_default(), error: msg, source: Some(e), rolled_back: Vec::new() });
+                        return Err(MigrateError::Failed { version: m.version, name: m.name.clone(), origin: m.down_origin.clone().unwrap_or_default(), error: msg, detail: None, source: Some(e), rolled_back: Vec::new() });
                     }
                 }
             }
-            Ok(())
+            Ok(to_steps(&fresh))
         }
         .await;
+        let _ = lock::release_work(db, history.table()).await;
         let _ = guard.release().await;
-        result.map(|_| steps)
+        result
     }
 }
 
@@ -1055,6 +1419,41 @@ struct BodyError {
     message: String,
     statement: Option<String>,
     source: Option<sqlx::Error>,
+    progress: Option<Progress>,
+}
+
+/// How far a statement-by-statement migration got before a statement failed.
+struct Progress {
+    committed: i64,
+    total: i64,
+    failed_at: i64,
+    snippet: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TxControl {
+    None,
+    Begin,
+    End,
+}
+
+/// Whether a statement opens or closes a transaction of the file's own.
+fn tx_control(stmt: &str) -> TxControl {
+    let words: Vec<String> = stmt
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    match (
+        words.first().map(String::as_str),
+        words.get(1).map(String::as_str),
+    ) {
+        (Some("START"), Some("TRANSACTION")) => TxControl::Begin,
+        (Some("BEGIN"), None) | (Some("BEGIN"), Some("WORK")) => TxControl::Begin,
+        (Some("COMMIT"), _) | (Some("ROLLBACK"), _) => TxControl::End,
+        _ => TxControl::None,
+    }
 }
 
 enum Failure {
@@ -1081,6 +1480,7 @@ async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
                 message: db_message(&e),
                 statement: None,
                 source: Some(e),
+                progress: None,
             }),
         Body::Rust(f) => f(db).await.map_err(|e| {
             let message = db_message(e.as_ref());
@@ -1092,6 +1492,7 @@ async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
                 message,
                 statement: None,
                 source,
+                progress: None,
             }
         }),
     }
@@ -1137,6 +1538,7 @@ fn event<'a>(
         duration_ms: None,
         error,
         failing_statement: None,
+        statement_index: None,
     }
 }
 
