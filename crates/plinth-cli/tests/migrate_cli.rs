@@ -376,3 +376,99 @@ fn bad_sources_are_reported_by_name_and_nothing_runs() {
     // Nothing ran: the database was not even created.
     assert!(!db_file.exists());
 }
+
+async fn requires_directives(kind: Kind) {
+    let db = test_db!(kind);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_base.sql"),
+        "CREATE TABLE base (id INTEGER PRIMARY KEY, active INTEGER);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("0002_pg_only.sql"),
+        "-- plinth:requires postgres\nCREATE TABLE pg_only (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("0003_partial.sql"), "-- plinth:requires partial_indexes\nCREATE INDEX base_active ON base (id) WHERE active = 1;\n").unwrap();
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = run(plinth(&db, dir.path()).args(["status", "--format", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<&str> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    let (pg, partial) = match kind {
+        Kind::Postgres => ("applied", "applied"),
+        Kind::MySql => ("skipped", "skipped"),
+        Kind::Sqlite => ("skipped", "applied"),
+    };
+    assert_eq!(states, ["applied", pg, partial], "{v}");
+    if kind == Kind::MySql {
+        let reason = v["migrations"][2]["error"].as_str().unwrap();
+        assert!(
+            reason.contains("partial_indexes"),
+            "status shows the reason: {reason}"
+        );
+    }
+    assert_eq!(db.table_exists("pg_only").await, kind == Kind::Postgres);
+    // A misspelt requirement is a source error, not a silent skip.
+    std::fs::write(
+        dir.path().join("0004_typo.sql"),
+        "-- plinth:requires partial_indexs\nSELECT 1;\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("0004_typo.sql") && err.contains("partial_indexs"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn requires_directives_postgres() {
+    requires_directives(Kind::Postgres).await;
+}
+#[tokio::test]
+async fn requires_directives_mysql() {
+    requires_directives(Kind::MySql).await;
+}
+#[tokio::test]
+async fn requires_directives_sqlite() {
+    requires_directives(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrate_refuses_lint_errors_before_running_anything() {
+    let db = test_db!(Kind::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("0002_idx.sql"),
+        "CREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("0002_idx.sql:1") && err.contains("no-transaction"),
+        "{err}"
+    );
+    assert!(!db.table_exists("t").await, "nothing ran");
+    // With the directive the same statement runs outside a transaction.
+    std::fs::write(
+        dir.path().join("0002_idx.sql"),
+        "-- plinth:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -18,8 +18,9 @@ pub use source::{checksum, Directives, Migration, MigrationSource, SourceError, 
 
 use crate::backend::Backend;
 
-/// Whether a capability named in a `requires` directive is available: Some(met), or None when the
-/// name is not a known capability.
-pub fn capability_check(_name: &str, _backend: Backend) -> Option<bool> {
-    None
+/// Whether a capability named in a `requires` directive is available on this backend and version:
+/// Some(met), or None when the name is not a known capability.
+pub fn capability_check(name: &str, backend: Backend, version: crate::Version) -> Option<bool> {
+    let cap = crate::compat::Capability::parse(name)?;
+    Some(crate::compat::capabilities_for(backend, version).is_capable(cap))
 }

@@ -178,6 +178,9 @@ pub enum MigrateError {
     /// An earlier run was interrupted.
     #[error("refusing to migrate: {0}")]
     Interrupted(Box<Interruption>),
+    /// Pending migrations have error-level lint findings for this backend; nothing ran.
+    #[error("refusing to migrate: `plinth lint` finds errors in pending migrations:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Lint(Vec<String>),
     /// The options cannot be honoured on this backend or with these files.
     #[error("{0}")]
     Refused(String),
@@ -396,12 +399,17 @@ impl Migrator {
         }
     }
 
-    fn requirement_unmet(backend: Backend, m: &Migration) -> Option<String> {
+    fn requirement_unmet(
+        backend: Backend,
+        info: Option<&ServerInfo>,
+        m: &Migration,
+    ) -> Option<String> {
+        let version = info.map(|i| i.version).unwrap_or_default();
         for req in &m.directives.requires {
             let met = match Backend::parse(req) {
                 Some(Backend::MySql) => backend.is_mysql_family(),
                 Some(b) => b == backend,
-                None => match crate::migrate::capability_check(req, backend) {
+                None => match crate::migrate::capability_check(req, backend, version) {
                     Some(met) => met,
                     None => return Some(format!("unknown requirement `{req}`")),
                 },
@@ -411,6 +419,36 @@ impl Migrator {
             }
         }
         None
+    }
+
+    /// Refuse, before anything runs, pending SQL migrations with error-level lint findings for this
+    /// backend (a statement that cannot run in a transaction inside one, a type the backend lacks, …).
+    /// Only pending files are linted, so the up-to-date fast path pays nothing.
+    fn lint_pending(&self, backend: Backend, todo: &[&Migration]) -> Result<(), MigrateError> {
+        let mut errors = Vec::new();
+        for m in todo {
+            let Some(sql) = m.sql() else { continue };
+            let file = m.origin.rsplit('/').next().unwrap_or(&m.origin);
+            let file = file.strip_prefix("embedded:").unwrap_or(file);
+            let findings =
+                crate::compat::lint::lint_sql(file, sql, Some(backend), m.down.is_some());
+            errors.extend(
+                findings
+                    .into_iter()
+                    .filter(|f| f.severity == crate::compat::lint::Severity::Error)
+                    .map(|f| {
+                        format!(
+                            "{}:{}: [{}] {} (fix: {})",
+                            m.origin, f.line, f.rule, f.message, f.fix
+                        )
+                    }),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(MigrateError::Lint(errors))
+        }
     }
 
     /// Apply pending migrations. On an up-to-date database this sends one query and returns.
@@ -467,6 +505,7 @@ impl Migrator {
                 )));
             }
         }
+        self.lint_pending(backend, &todo)?;
         if self.options.dry_run {
             let steps = todo
                 .iter()
@@ -558,7 +597,7 @@ impl Migrator {
             return Ok(done);
         }
         for (m, exists) in &todo {
-            if let Some(reason) = Self::requirement_unmet(backend, m) {
+            if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
                 let row = row(m, Status::Skipped, 0, Some(&reason), backend, &actor, 0);
                 history.upsert(db, *exists, &row).await?;
                 history
@@ -899,7 +938,7 @@ impl Migrator {
         let mut so_far: Vec<i64> = Vec::new();
         for (m, exists) in todo {
             let start = Instant::now();
-            if let Some(reason) = Self::requirement_unmet(backend, m) {
+            if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
                 let r = async {
                     history
                         .upsert(

@@ -56,6 +56,13 @@ impl Directives {
                             "`-- plinth:requires` needs a backend or capability name".into()
                         );
                     }
+                    if let Some(bad) = reqs.iter().find(|r| {
+                        Backend::parse(r).is_none() && crate::compat::Capability::parse(r).is_none()
+                    }) {
+                        return Err(format!(
+                            "`-- plinth:requires {bad}`: not a backend (postgres, mysql, mariadb, sqlite) nor a capability (see `plinth compat`)"
+                        ));
+                    }
                     d.requires.extend(reqs);
                 }
                 other => {
