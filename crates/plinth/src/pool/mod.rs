@@ -134,11 +134,12 @@ impl Thresholds {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReleaseCheck {
     /// Ask the server on every release (one round trip) and roll back an open transaction, even
-    /// one opened with a raw `BEGIN`. The default.
-    #[default]
+    /// one opened with a raw `BEGIN`. Choose it when the application sends `BEGIN` as SQL.
     Verify,
-    /// Trust sqlx's own transaction tracking only (no round trip): connections released inside a
-    /// transaction opened with `begin()` are discarded; a raw `BEGIN` goes unnoticed.
+    /// Trust sqlx's own transaction tracking (no round trip): connections released inside a
+    /// transaction opened with `begin()` are discarded; a raw `BEGIN` goes unnoticed. The default,
+    /// because `Verify` costs about a third of the pool's throughput (docs/BENCHMARKS.md).
+    #[default]
     Tracked,
 }
 
@@ -180,7 +181,7 @@ impl Default for PoolConfig {
             ping_idle_after: Duration::from_millis(500),
             leak_threshold: None,
             thresholds: Thresholds::default(),
-            release_check: ReleaseCheck::Verify,
+            release_check: ReleaseCheck::Tracked,
         }
     }
 }
