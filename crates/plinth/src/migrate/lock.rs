@@ -422,14 +422,22 @@ async fn acquire_lease(
     let name = table.to_string();
     let token = lease_token();
     let lease_us = LEASE.as_micros() as i64;
-    // TOI DDL, replicated to every node; a no-op when the table exists.
-    db.execute_script(&format!(
+    // TOI DDL, replicated to every node: only when the table is missing (each TOI statement
+    // is ordered cluster-wide and aborts conflicting transactions on the table).
+    let missing = match read_lease(&mut db, &q, &name).await {
+        Ok(_) => false,
+        Err(e) if crate::migrate::history::is_missing_table(&e, Driver::MySql) => true,
+        Err(e) => return Err(e.into()),
+    };
+    if missing {
+        db.execute_script(&format!(
         "CREATE TABLE IF NOT EXISTS {q} (name VARCHAR(100) NOT NULL PRIMARY KEY, \
          holder VARCHAR(128) NOT NULL, pid BIGINT NULL, client VARCHAR(255) NULL, \
          node VARCHAR(128) NULL, acquired_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL) \
          ENGINE=InnoDB"
-    ))
-    .await?;
+        ))
+        .await?;
+    }
     let node_expr = if galera {
         "@@wsrep_node_name"
     } else {
