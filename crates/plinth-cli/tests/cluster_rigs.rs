@@ -459,3 +459,63 @@ async fn postgres_replicas() {
     assert_ne!(code, 0, "{err}");
     pg_drop(&db).await;
 }
+
+/// A migrator killed while it holds the lease leaves no stale lock: its lease expires (it is no
+/// longer renewed) and the next migrator, on another node, takes it over and finds the
+/// interrupted run (exit 5), instead of waiting for ever (exit 4).
+#[tokio::test]
+async fn galera_killed_holder_lease_expires() {
+    let Some(_rig) = rig("galera", Duration::from_secs(150)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "0001_slow.sql", "SELECT SLEEP(20);\n");
+    write(
+        dir.path(),
+        "0002_t.sql",
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    );
+    let db = unique("plinth_galera");
+    let mut admin = galera_admin(3312).await;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
+        .await
+        .unwrap();
+    let mut holder = plinth(&galera_url(3311, &db), dir.path())
+        .arg("migrate")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (on node 2) until the lease row and the `running` history row exist.
+    let start = Instant::now();
+    loop {
+        let running: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM `{db}`.plinth_migration_history_lock l \
+             JOIN `{db}`.plinth_migration_history h ON h.status = 'running'"
+        )))
+        .fetch_one(&mut admin)
+        .await;
+        if running.is_ok_and(|n| n == 1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the holder never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let (code, out, err) =
+        run(plinth(&galera_url(3312, &db), dir.path()).args(["migrate", "--lock-timeout", "60"]));
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        err.contains("taking over an expired migration lease"),
+        "{err}"
+    );
+    assert!(err.contains("repair"), "{err}");
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE `{db}`")))
+        .await;
+}
