@@ -151,15 +151,34 @@ async fn galera_admin(port: u16) -> sqlx::MySqlConnection {
         .unwrap()
 }
 
+/// Create a database through `admin` and wait until every node has applied the DDL (TOI returns
+/// on the originating node first), so migrators on any node can connect to it.
+async fn galera_create(admin: &mut sqlx::MySqlConnection, db: &str) {
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
+        .await
+        .unwrap();
+    for port in GALERA_PORTS {
+        let start = Instant::now();
+        while sqlx::MySqlConnection::connect(&galera_url(port, db))
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "node {port} never saw {db}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// One round on a fresh database: 12 processes, 4 per node. Returns what went wrong (empty when
 /// every migration was applied exactly once and every process exited 0).
 async fn galera_round(dir: &Path, strategy: &str, round: usize) -> Vec<String> {
     let db = unique("plinth_galera");
     let mut admin = galera_admin(3311).await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
-        .await
-        .unwrap();
+    galera_create(&mut admin, &db).await;
     let children: Vec<(u16, Child)> = (0..12)
         .map(|i| {
             let port = GALERA_PORTS[i % 3];
@@ -248,10 +267,7 @@ async fn galera_racers_on_three_nodes() {
     // (Checked on a database of the last kind: a fresh one with one migrator.)
     let db = unique("plinth_galera");
     let mut admin = galera_admin(3312).await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
-        .await
-        .unwrap();
+    galera_create(&mut admin, &db).await;
     let (code, out, err) = run(plinth(&galera_url(3312, &db), dir.path()).args(["-v", "migrate"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("migration lease acquired"), "{err}");
@@ -477,10 +493,7 @@ async fn galera_killed_holder_lease_expires() {
     );
     let db = unique("plinth_galera");
     let mut admin = galera_admin(3312).await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`")))
-        .await
-        .unwrap();
+    galera_create(&mut admin, &db).await;
     let mut holder = plinth(&galera_url(3311, &db), dir.path())
         .arg("migrate")
         .stdout(Stdio::null())
@@ -515,6 +528,76 @@ async fn galera_killed_holder_lease_expires() {
         "{err}"
     );
     assert!(err.contains("repair"), "{err}");
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE `{db}`")))
+        .await;
+}
+
+/// Fencing: a migrator whose lease was taken over while it worked (here: the row is rewritten to
+/// another holder, as a migrator that found it expired would) stops before its next migration.
+#[tokio::test]
+async fn galera_lost_lease_is_fenced() {
+    let Some(_rig) = rig("galera", Duration::from_secs(150)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "0001_slow.sql", "SELECT SLEEP(3);\n");
+    write(
+        dir.path(),
+        "0002_t.sql",
+        "CREATE TABLE t2 (id INT PRIMARY KEY);\n",
+    );
+    let db = unique("plinth_galera");
+    let mut admin = galera_admin(3313).await;
+    galera_create(&mut admin, &db).await;
+    let holder = plinth(&galera_url(3311, &db), dir.path())
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        // Once migration 1 is running: the fence before migration 2 must notice.
+        let taken = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "UPDATE `{db}`.plinth_migration_history_lock SET holder = 'intruder' \
+                 WHERE EXISTS (SELECT 1 FROM `{db}`.plinth_migration_history WHERE version = 1 AND status = 'running')"
+            )))
+            .await;
+        if taken.is_ok_and(|r| r.rows_affected() == 1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the holder never took the lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = holder.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lost the cluster-wide migration lease"),
+        "{err}"
+    );
+    let t2: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 't2'"
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(t2, 0, "the fenced migrator ran the next migration");
+    let v1: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT status FROM `{db}`.plinth_migration_history WHERE version = 1"
+    )))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        v1, "success",
+        "migration 1 finished under the lease it held when it started"
+    );
     let _ = admin
         .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE `{db}`")))
         .await;
