@@ -120,6 +120,7 @@ pub async fn status(ctx: &Context) -> Result<i32, CliError> {
     } else {
         output::out(ctx, &status_table(&r));
         match rep {
+            Some(Ok(plinth::migrate::cluster::Replication::Standalone)) => {}
             Some(Ok(state)) => output::out(ctx, &format!("replication: {state}")),
             Some(Err(e)) => output::out(ctx, &format!("replication: unknown ({e})")),
             None => {}
