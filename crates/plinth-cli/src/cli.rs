@@ -111,6 +111,10 @@ pub struct MigrateArgs {
     /// Accept --tx-mode all where DDL commits implicitly (MySQL, MariaDB).
     #[arg(long)]
     pub allow_non_atomic: bool,
+    /// PostgreSQL: after migrating, wait up to SECS until every streaming replica has replayed
+    /// the primary's WAL, and report each replica's lag (exit 6 if one is still behind).
+    #[arg(long, value_name = "SECS")]
+    pub wait_replicas: Option<u64>,
     /// Fleet mode: many target databases.
     #[command(flatten)]
     pub fleet: FleetArgs,

@@ -21,6 +21,7 @@ pub async fn run(url: &str, args: &DoctorArgs, json: bool) -> (String, i32) {
         Err(e) => return (e.to_string(), 3),
     };
     let result = server_view(&mut db).await;
+    let replication = super::replicas::state(&mut db).await;
     let _ = db.close().await;
     match result {
         Ok(mut view) => {
@@ -28,9 +29,39 @@ pub async fn run(url: &str, args: &DoctorArgs, json: bool) -> (String, i32) {
                 flag_unknown_to_pool(&mut view, app);
             }
             let code = if view.flags.is_empty() { 0 } else { 1 };
-            (render(&view, json), code)
+            (
+                with_replication(render(&view, json), &replication, json),
+                code,
+            )
         }
         Err(e) => (e.to_string(), 1),
+    }
+}
+
+/// Add the replication state to a rendered view: a `replication` key in JSON, a line in text.
+pub fn with_replication(
+    rendered: String,
+    replication: &Result<plinth::migrate::cluster::Replication, String>,
+    json: bool,
+) -> String {
+    if json {
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&rendered) else {
+            return rendered;
+        };
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "replication".into(),
+                match replication {
+                    Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+                    Err(e) => serde_json::json!({ "error": e }),
+                },
+            );
+        }
+        return serde_json::to_string_pretty(&v).unwrap_or(rendered);
+    }
+    match replication {
+        Ok(r) => format!("{rendered}\nreplication: {r}\n"),
+        Err(e) => format!("{rendered}\nreplication: unknown ({e})\n"),
     }
 }
 

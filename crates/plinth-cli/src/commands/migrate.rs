@@ -13,10 +13,20 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
     let result = migrator.migrate(&mut db, &progress).await;
     progress.finish();
     let report = result.map_err(|e| super::migrate_error(ctx, e))?;
+    let wait = match args.wait_replicas {
+        Some(secs) if report.dry_run.is_none() => {
+            Some(super::replicas::wait(ctx, &mut db, std::time::Duration::from_secs(secs)).await)
+        }
+        _ => None,
+    };
     let _ = db.close().await;
     if ctx.json() {
-        output::json(ctx, &report);
-        return Ok(0);
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let (Some(obj), Some(w)) = (value.as_object_mut(), &wait) {
+            obj.insert("replicas".into(), super::replicas::json(w));
+        }
+        output::json(ctx, &value);
+        return super::replicas::exit(ctx, wait);
     }
     if let Some(steps) = &report.dry_run {
         output::out(
@@ -51,7 +61,8 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
                 report.server.backend, report.server.version_string
             ),
         );
-        return Ok(0);
+        super::replicas::print(ctx, &wait);
+        return super::replicas::exit(ctx, wait);
     }
     let mut t = output::table(&["Version", "Name", "Outcome", "Duration"]);
     for a in &report.applied {
@@ -79,5 +90,6 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
             report.server.backend, report.server.version_string
         ),
     );
-    Ok(0)
+    super::replicas::print(ctx, &wait);
+    super::replicas::exit(ctx, wait)
 }

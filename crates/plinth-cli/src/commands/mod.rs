@@ -10,6 +10,7 @@ mod migrate;
 mod new;
 pub mod pool;
 mod repair;
+pub mod replicas;
 mod status;
 
 use crate::cli::{CliError, Command, Context};

@@ -6,14 +6,29 @@ use plinth::migrate::{Migrator, State, StatusReport};
 use serde_json::json;
 
 async fn report(ctx: &Context) -> Result<StatusReport, CliError> {
+    Ok(report_with_replication(ctx, false).await?.0)
+}
+
+type Replication = Option<Result<plinth::migrate::cluster::Replication, String>>;
+
+async fn report_with_replication(
+    ctx: &Context,
+    replication: bool,
+) -> Result<(StatusReport, Replication), CliError> {
     let source = ctx.source()?;
     let mut db = ctx.connect().await?;
+    // Read first: on a Galera node this also makes the history read below causal.
+    let rep = if replication {
+        Some(super::replicas::state(&mut db).await)
+    } else {
+        None
+    };
     let r = Migrator::new(source, ctx.options())
         .status(&mut db)
         .await
         .map_err(|e| super::migrate_error(ctx, e));
     let _ = db.close().await;
-    r
+    Ok((r?, rep))
 }
 
 fn status_json(r: &StatusReport) -> serde_json::Value {
@@ -89,11 +104,27 @@ fn status_table(r: &StatusReport) -> String {
 
 /// `plinth status`.
 pub async fn status(ctx: &Context) -> Result<i32, CliError> {
-    let r = report(ctx).await?;
+    let (r, rep) = report_with_replication(ctx, true).await?;
     if ctx.json() {
-        output::json(ctx, &status_json(&r));
+        let mut v = status_json(&r);
+        if let (Some(obj), Some(rep)) = (v.as_object_mut(), rep) {
+            obj.insert(
+                "replication".into(),
+                match rep {
+                    Ok(state) => serde_json::to_value(state).unwrap_or_default(),
+                    Err(e) => json!({ "error": e }),
+                },
+            );
+        }
+        output::json(ctx, &v);
     } else {
         output::out(ctx, &status_table(&r));
+        match rep {
+            Some(Ok(plinth::migrate::cluster::Replication::Standalone)) => {}
+            Some(Ok(state)) => output::out(ctx, &format!("replication: {state}")),
+            Some(Err(e)) => output::out(ctx, &format!("replication: unknown ({e})")),
+            None => {}
+        }
         for b in &r.plan.blockers {
             output::out(ctx, &format!("problem: {b}"));
         }

@@ -1,6 +1,7 @@
 //! Migrations: where they come from (`source`), what has run (`history`), what to do (`plan`), doing
 //! it safely (`runner`) and one migrator at a time (`lock`).
 
+pub mod cluster;
 pub mod fleet;
 pub mod history;
 pub mod lock;

@@ -486,6 +486,8 @@ impl Migrator {
                 fast_path: true,
             });
         }
+        // Slow path only: refuse a PostgreSQL standby; causal reads on a Galera node.
+        super::cluster::prepare(db).await?;
         let backend = server.backend;
         let todo: Vec<&Migration> = first
             .to_apply()
@@ -536,7 +538,9 @@ impl Migrator {
         let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
         {
             Ok(()) => {
-                let r = self.apply_locked(db, &history, &migrations, observer).await;
+                let r = self
+                    .apply_locked(db, &history, &migrations, observer, &guard.fence())
+                    .await;
                 let _ = lock::release_work(db, history.table()).await;
                 r
             }
@@ -560,6 +564,7 @@ impl Migrator {
         history: &History,
         migrations: &[Migration],
         observer: &dyn Observer,
+        fence: &lock::Fence,
     ) -> Result<Vec<Applied>, MigrateError> {
         // Always (idempotent, under the lock): an earlier run may have been killed half-way through
         // creating the tables where DDL is not transactional.
@@ -597,6 +602,8 @@ impl Migrator {
             return Ok(done);
         }
         for (m, exists) in &todo {
+            // Still the lock's holder? (A Galera lease can be lost; session locks cannot.)
+            fence.check(db).await?;
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
                 let row = row(m, Status::Skipped, 0, Some(&reason), backend, &actor, 0);
                 history.upsert(db, *exists, &row).await?;
@@ -632,6 +639,10 @@ impl Migrator {
                 self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
             }
+            // On Galera, COMMIT's OK is not proof: read the success row back.
+            fence
+                .confirm_applied(db, history.table(), m.version)
+                .await?;
             let duration = start.elapsed();
             tracing::debug!(version = m.version, name = %m.name, duration_ms = duration.as_millis() as u64, "migration applied");
             observer.event(&RunEvent::Applied {

@@ -8,12 +8,14 @@
 
 mod backend;
 mod monitored;
+mod replicas;
 mod server;
 mod stats;
 
 pub use backend::MonitoredDatabase;
 pub(crate) use monitored::describe_error;
 pub use monitored::{MonitoredConnection, MonitoredPool};
+pub use replicas::{parse_lsn, GroupStatus, MemberStatus, ReplicaSetPools};
 pub use server::{server_view, ServerFlag, ServerSession, ServerView, ServerViewError, StateCount};
 pub use stats::{Holder, Percentiles, PoolStats};
 
