@@ -605,23 +605,12 @@ impl Migrator {
             // Still the lock's holder? (A Galera lease can be lost; session locks cannot.)
             fence.check(db).await?;
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
-                let row = row(m, Status::Skipped, 0, Some(&reason), backend, &actor, 0);
-                history.upsert(db, *exists, &row).await?;
-                history
-                    .event(db, &event(m, "skipped", &actor, None, Some(&reason)))
-                    .await?;
-                tracing::info!(version = m.version, name = %m.name, reason = %reason, "migration skipped");
+                record_skip(db, history, backend, &actor, m, *exists, &reason).await?;
                 observer.event(&RunEvent::Skipped {
                     migration: m,
                     reason: &reason,
                 });
-                done.push(Applied {
-                    version: m.version,
-                    name: m.name.clone(),
-                    duration_ms: 0,
-                    outcome: "skipped",
-                    reason: Some(reason),
-                });
+                done.push(Applied::skipped(m, reason));
                 continue;
             }
             observer.event(&RunEvent::Started { migration: m });
@@ -950,20 +939,8 @@ impl Migrator {
         for (m, exists) in todo {
             let start = Instant::now();
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
-                let r = async {
-                    history
-                        .upsert(
-                            db,
-                            *exists,
-                            &row(m, Status::Skipped, 0, Some(&reason), backend, actor, 0),
-                        )
-                        .await?;
-                    history
-                        .event(db, &event(m, "skipped", actor, None, Some(&reason)))
-                        .await
-                }
-                .await;
-                if let Err(e) = r {
+                if let Err(e) = record_skip(db, history, backend, actor, m, *exists, &reason).await
+                {
                     rollback(db, "history write failed").await;
                     return Err(e.into());
                 }
@@ -971,13 +948,7 @@ impl Migrator {
                     migration: m,
                     reason: &reason,
                 });
-                done.push(Applied {
-                    version: m.version,
-                    name: m.name.clone(),
-                    duration_ms: 0,
-                    outcome: "skipped",
-                    reason: Some(reason),
-                });
+                done.push(Applied::skipped(m, reason));
                 continue;
             }
             observer.event(&RunEvent::Started { migration: m });
@@ -1545,6 +1516,42 @@ async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
                 progress: None,
             }
         }),
+    }
+}
+
+/// Record a migration skipped for an unmet `requires` directive: its row and its event.
+async fn record_skip(
+    db: &mut Db,
+    history: &History,
+    backend: Backend,
+    actor: &str,
+    m: &Migration,
+    exists: bool,
+    reason: &str,
+) -> Result<(), HistoryError> {
+    history
+        .upsert(
+            db,
+            exists,
+            &row(m, Status::Skipped, 0, Some(reason), backend, actor, 0),
+        )
+        .await?;
+    history
+        .event(db, &event(m, "skipped", actor, None, Some(reason)))
+        .await?;
+    tracing::info!(version = m.version, name = %m.name, reason = %reason, "migration skipped");
+    Ok(())
+}
+
+impl Applied {
+    fn skipped(m: &Migration, reason: String) -> Applied {
+        Applied {
+            version: m.version,
+            name: m.name.clone(),
+            duration_ms: 0,
+            outcome: "skipped",
+            reason: Some(reason),
+        }
     }
 }
 
