@@ -210,6 +210,32 @@ macro_rules! test_db {
     };
 }
 
+/// Open a fresh connection of the right concrete type to a test database and run `$body` with it.
+macro_rules! on_connection {
+    ($db:expr, $c:ident => $body:expr) => {
+        match $db.kind {
+            Kind::Postgres => {
+                let mut $c = sqlx::PgConnection::connect(&$db.url)
+                    .await
+                    .expect("connect");
+                $body
+            }
+            Kind::MySql => {
+                let mut $c = sqlx::MySqlConnection::connect(&$db.url)
+                    .await
+                    .expect("connect");
+                $body
+            }
+            Kind::Sqlite => {
+                let mut $c = sqlx::SqliteConnection::connect(&$db.url)
+                    .await
+                    .expect("connect");
+                $body
+            }
+        }
+    };
+}
+
 impl TestDb {
     /// Every history row as text (version, name, checksum, status, applied_at, duration, attempts,
     /// error), read independently of plinth's own code, so tests can compare before and after.
@@ -223,35 +249,9 @@ impl TestDb {
             "SELECT version, name, checksum, status, {ts}, duration_ms, attempts, COALESCE(error_message, '') FROM {q} ORDER BY version"
         );
         type Row = (i64, String, String, String, String, i64, i64, String);
-        let rows: Vec<Row> = match self.kind {
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&mut c)
-                    .await
-                    .expect("read history")
-            }
-            Kind::MySql => {
-                let mut c = sqlx::MySqlConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&mut c)
-                    .await
-                    .expect("read history")
-            }
-            Kind::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&mut c)
-                    .await
-                    .expect("read history")
-            }
-        };
+        let rows: Vec<Row> = on_connection!(self, c => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut c).await.expect("read history")
+        });
         rows.into_iter()
             .map(|r| {
                 format!(
@@ -264,34 +264,14 @@ impl TestDb {
 
     /// Whether a table exists in this database.
     pub async fn table_exists(&self, table: &str) -> bool {
-        let n: i64 = match self.kind {
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1")
-                    .bind(table).fetch_one(&mut c).await.expect("query")
-            }
-            Kind::MySql => {
-                let mut c = sqlx::MySqlConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?")
-                    .bind(table).fetch_one(&mut c).await.expect("query")
-            }
-            Kind::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url)
-                    .await
-                    .expect("connect");
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                )
-                .bind(table)
-                .fetch_one(&mut c)
-                .await
-                .expect("query")
-            }
+        let sql = match self.kind {
+            Kind::Postgres => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1",
+            Kind::MySql => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+            Kind::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
         };
+        let n: i64 = on_connection!(self, c => {
+            sqlx::query_scalar(sql).bind(table).fetch_one(&mut c).await.expect("query")
+        });
         n > 0
     }
 }
