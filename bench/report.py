@@ -46,6 +46,7 @@ def load(work):
             d = data[(r["case"], r["backend"], r["tool"])]
             d["times"] += r["times"]
             d["loads"].append(r["load"])
+            d.setdefault("runs", set()).add(r.get("run", "?"))
     return data
 
 
@@ -59,8 +60,11 @@ def case_table(data, case):
     if not rows:
         return None
     rows.sort(key=lambda x: (BACKEND_ORDER.index(x[0]), x[1] != "floor" and not x[1].startswith("floor"), x[1]))
+    runs = sorted({x for _, _, d in rows for x in d.get("runs", ())})
     out = [
         f"### {CASE_TITLES.get(case, case)}",
+        "",
+        f"Run started {', '.join(runs)}; ratios are between medians of the same run.",
         "",
         "| Backend | Tool | Median ms | p25–p75 ms | min–max ms | Runs | × floor | × plinth | Load (1 min) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",

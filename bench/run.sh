@@ -40,6 +40,7 @@ SQLX="$PEERS/bin/sqlx"
 REFINERY="$PEERS/bin/refinery"
 RESULTS="$WORK/results.jsonl"
 SELF="$ROOT/bench/run.sh"
+RUN_ID=$(date '+%Y-%m-%d %H:%M')
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -190,12 +191,12 @@ time_round() {
     done
     load=$(load1)
     hyperfine -N --style none --runs "${RUNS:-5}" --warmup "${WARMUP:-1}" --export-json "$json" "${args[@]}" > /dev/null
-    python3 - "$json" "$case" "$backend" "$load" >> "$RESULTS" <<'EOF'
+    python3 - "$json" "$case" "$backend" "$load" "$RUN_ID" >> "$RESULTS" <<'EOF'
 import json, sys
-path, case, backend, load = sys.argv[1:5]
+path, case, backend, load, run = sys.argv[1:6]
 for r in json.load(open(path))["results"]:
     print(json.dumps({"case": case, "backend": backend, "tool": r["command"], "load": float(load),
-                      "times": r["times"]}))
+                      "times": r["times"], "run": run}))
 EOF
 }
 
