@@ -3,9 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use plinth::backend::{ConnectConfig, Db, DEFAULT_DATABASE_URL};
 use plinth::migrate::{
-    MigrateOptions, MigrationSource, PlanOptions, TxMode, DEFAULT_HISTORY_TABLE,
+    MigrateOptions, MigrationSource, PlanOptions, SourceError, TxMode, DEFAULT_HISTORY_TABLE,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Safe, observable schema changes for PostgreSQL, MySQL/MariaDB and SQLite.
@@ -236,6 +238,10 @@ pub struct Context {
     pub history_table: String,
     /// Output format.
     pub format: Format,
+    /// The migrations directory being read in the background (see [`Context::prefetch`]).
+    source_read: Mutex<Option<JoinHandle<Result<MigrationSource, SourceError>>>>,
+    /// A connection opened while the directory was read (see [`Context::prefetch`]).
+    connection: Mutex<Option<Result<Db, CliError>>>,
 }
 
 impl Context {
@@ -252,7 +258,47 @@ impl Context {
             source_dir: cli.source.clone(),
             history_table: cli.history_table.clone(),
             format: cli.format,
+            source_read: Mutex::new(None),
+            connection: Mutex::new(None),
         })
+    }
+
+    /// Whether a command reads the migrations directory and then connects to one database: for
+    /// those, [`Context::prefetch`] does both at once.
+    pub fn prefetches(command: &Command) -> bool {
+        match command {
+            Command::Migrate(a) => !a.fleet.active(),
+            Command::Status(a) => !a.fleet.active(),
+            Command::Validate => true,
+            _ => false,
+        }
+    }
+
+    /// Start reading the migrations directory on another thread, so that the files are read while
+    /// the runtime starts and the connection is made (an up-to-date `migrate` is mostly these two
+    /// waits). Call it first thing; [`Context::source`] collects the result.
+    pub fn start_source_read(&self) {
+        let dir = self.source_dir.clone();
+        let handle = std::thread::Builder::new()
+            .name("plinth-source".into())
+            .spawn(move || read_source_dir(&dir));
+        if let (Ok(handle), Ok(mut slot)) = (handle, self.source_read.lock()) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// Connect now, while the directory is being read; [`Context::connect`] hands the connection
+    /// (or its error) to the command, which reports errors in its usual order.
+    pub async fn prefetch(&self) {
+        if self.sqlite_file_missing() {
+            // Connecting would create the file; leave that to the command, after the source is
+            // known to be valid, as before.
+            return;
+        }
+        let db = self.open().await;
+        if let Ok(mut slot) = self.connection.lock() {
+            *slot = Some(db);
+        }
     }
 
     /// Whether JSON was asked for.
@@ -265,8 +311,27 @@ impl Context {
         plinth::redact::scrub(text, &self.secrets)
     }
 
-    /// Connect, mapping failures to exit 2 (bad URL) or 3 (unreachable).
+    /// Whether the URL names a SQLite database file that does not exist yet (or is not a file).
+    fn sqlite_file_missing(&self) -> bool {
+        let Some(rest) = self.url.strip_prefix("sqlite:") else {
+            return false;
+        };
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split('?').next().unwrap_or(path);
+        path.is_empty() || path.contains(":memory:") || !Path::new(path).is_file()
+    }
+
+    /// Connect (or take the connection [`Context::prefetch`] made), mapping failures to exit 2
+    /// (bad URL) or 3 (unreachable).
     pub async fn connect(&self) -> Result<Db, CliError> {
+        let prefetched = self.connection.lock().ok().and_then(|mut slot| slot.take());
+        match prefetched {
+            Some(db) => db,
+            None => self.open().await,
+        }
+    }
+
+    async fn open(&self) -> Result<Db, CliError> {
         Db::connect(&self.url, &ConnectConfig::default())
             .await
             .map_err(|e| {
@@ -278,10 +343,19 @@ impl Context {
             })
     }
 
-    /// Read the migrations directory.
+    /// Read the migrations directory (or collect the read [`Context::start_source_read`] began).
     pub fn source(&self) -> Result<MigrationSource, CliError> {
-        MigrationSource::from_dir(&self.source_dir)
-            .map_err(|e| CliError::new(1, self.scrub(&e.to_string())))
+        let started = self
+            .source_read
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        let read = match started.map(JoinHandle::join) {
+            Some(Ok(read)) => read,
+            // The reading thread panicked or was never started: read here.
+            Some(Err(_)) | None => read_source_dir(&self.source_dir),
+        };
+        read.map_err(|e| CliError::new(1, self.scrub(&e.to_string())))
     }
 
     /// Migrator options from the shared flags.
@@ -314,6 +388,53 @@ impl Context {
     }
 }
 
+/// Read a migrations directory as [`MigrationSource::from_dir`] does (same files, order, origins
+/// and messages), with the files split over two threads when there are many: opening and reading
+/// a small file costs about as much kernel time as the whole up-to-date check's round trip.
+pub fn read_source_dir(dir: &Path) -> Result<MigrationSource, SourceError> {
+    const PARALLEL_FROM: usize = 64;
+    let directory_error = |e: std::io::Error| SourceError::Directory {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut names: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(directory_error)? {
+        let entry = entry.map_err(directory_error)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && name.ends_with(".sql") {
+            names.push((name, entry.path()));
+        }
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    let read = |(_, path): &(String, PathBuf)| {
+        std::fs::read(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".to_string()))
+    };
+    let contents: Vec<Result<String, String>> = if names.len() < PARALLEL_FROM {
+        names.iter().map(read).collect()
+    } else {
+        let (first, second) = names.split_at(names.len() / 2);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| second.iter().map(read).collect::<Vec<_>>());
+            let mut out: Vec<_> = first.iter().map(read).collect();
+            match other.join() {
+                Ok(rest) => out.extend(rest),
+                Err(_) => out.extend(second.iter().map(read)),
+            }
+            out
+        })
+    };
+    let base = dir.display().to_string();
+    let base = base.trim_end_matches('/');
+    MigrationSource::from_files(
+        names
+            .into_iter()
+            .zip(contents)
+            .map(|((n, _), c)| (format!("{base}/{n}"), n, c)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +443,46 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The CLI's threaded directory reader must see exactly what the library's reader sees.
+    #[test]
+    fn threaded_read_matches_the_library() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for i in 1..=150 {
+            let sql = format!("-- plinth:requires postgres\r\nCREATE TABLE t{i} (id INT);\n");
+            std::fs::write(dir.path().join(format!("{i:04}_t{i}.up.sql")), sql).expect("write");
+            std::fs::write(
+                dir.path().join(format!("{i:04}_t{i}.down.sql")),
+                format!("DROP TABLE t{i};"),
+            )
+            .expect("write");
+        }
+        std::fs::write(dir.path().join(".hidden.sql"), "not read").expect("write");
+        std::fs::write(dir.path().join("README.md"), "not read").expect("write");
+        let ours = read_source_dir(dir.path()).expect("read");
+        let library = MigrationSource::from_dir(dir.path()).expect("read");
+        assert_eq!(format!("{ours:?}"), format!("{library:?}"));
+        assert!(format!("{ours:?}").contains("0150_t150.up.sql"));
+
+        // A file that is not UTF-8 is reported with the same words.
+        std::fs::write(dir.path().join("0151_bad.sql"), [0xff, 0xfe, 0x00]).expect("write");
+        let ours = read_source_dir(dir.path())
+            .expect_err("bad file")
+            .to_string();
+        let library = MigrationSource::from_dir(dir.path())
+            .expect_err("bad file")
+            .to_string();
+        assert_eq!(ours, library);
+        assert!(ours.contains("not valid UTF-8"), "{ours}");
+
+        // A missing directory too.
+        let missing = dir.path().join("nope");
+        assert_eq!(
+            read_source_dir(&missing).expect_err("missing").to_string(),
+            MigrationSource::from_dir(&missing)
+                .expect_err("missing")
+                .to_string()
+        );
     }
 }

@@ -17,6 +17,11 @@ fn main() -> ExitCode {
             return ExitCode::from(e.code as u8);
         }
     };
+    // Commands that read the migrations and then connect do both at once (see docs/BENCHMARKS.md).
+    let prefetch = cli::Context::prefetches(&args.command);
+    if prefetch {
+        ctx.start_source_read();
+    }
     output::init_logging(&ctx, args.verbose, args.quiet);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -28,6 +33,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(commands::run(&ctx, &args.command));
+    let code = runtime.block_on(async {
+        if prefetch {
+            ctx.prefetch().await;
+        }
+        commands::run(&ctx, &args.command).await
+    });
     ExitCode::from(code as u8)
 }
