@@ -17,6 +17,10 @@ pub const CHECKSUM_ALGORITHM: &str = "sha256-lf";
 /// Checksum migration text so that a Windows checkout (CRLF, BOM) does not look like an edit.
 pub fn checksum(text: &str) -> String {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.contains('\r') {
+        // The common case: nothing to normalize, so no copy (this runs for every file at every start).
+        return hex::encode(Sha256::digest(text.as_bytes()));
+    }
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     hex::encode(Sha256::digest(normalized.as_bytes()))
 }
