@@ -527,29 +527,12 @@ impl Migrator {
             });
         }
 
-        let guard = lock::acquire(
-            &db.url,
-            &self.options.connect,
-            db.driver,
-            history.table(),
-            self.options.lock_timeout,
-        )
-        .await?;
-        let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
-        {
-            Ok(()) => {
-                let r = self
-                    .apply_locked(db, &history, &migrations, observer, &guard.fence())
-                    .await;
-                let _ = lock::release_work(db, history.table()).await;
-                r
-            }
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = guard.release().await {
-            tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
-        }
-        let applied = result?;
+        let applied = self
+            .locked(db, &history, async |db, fence| {
+                self.apply_locked(db, &history, &migrations, observer, &fence)
+                    .await
+            })
+            .await?;
         Ok(MigrateReport {
             server,
             applied,
@@ -1124,13 +1107,14 @@ impl Migrator {
         Ok(report)
     }
 
-    /// Accept edited files' checksums, or settle an interrupted migration by hand.
-    pub async fn repair(
+    /// Run `work` holding the migration lock and the work lock, and release both on every exit
+    /// path: the one place `migrate`, `repair` and `down` take them.
+    async fn locked<T>(
         &self,
         db: &mut Db,
-        opts: &RepairOptions,
-    ) -> Result<RepairReport, MigrateError> {
-        let history = self.history(db)?;
+        history: &History,
+        work: impl AsyncFnOnce(&mut Db, lock::Fence) -> Result<T, MigrateError>,
+    ) -> Result<T, MigrateError> {
         let guard = lock::acquire(
             &db.url,
             &self.options.connect,
@@ -1142,14 +1126,29 @@ impl Migrator {
         let result = match lock::acquire_work(db, history.table(), self.options.lock_timeout).await
         {
             Ok(()) => {
-                let r = self.repair_locked(db, &history, opts).await;
+                let r = work(db, guard.fence()).await;
                 let _ = lock::release_work(db, history.table()).await;
                 r
             }
             Err(e) => Err(e.into()),
         };
-        let _ = guard.release().await;
+        if let Err(e) = guard.release().await {
+            tracing::warn!(error = %e, "could not release the migration lock cleanly; it is released when the connection closes");
+        }
         result
+    }
+
+    /// Accept edited files' checksums, or settle an interrupted migration by hand.
+    pub async fn repair(
+        &self,
+        db: &mut Db,
+        opts: &RepairOptions,
+    ) -> Result<RepairReport, MigrateError> {
+        let history = self.history(db)?;
+        self.locked(db, &history, async |db, _fence| {
+            self.repair_locked(db, &history, opts).await
+        })
+        .await
     }
 
     async fn repair_locked(
@@ -1372,16 +1371,7 @@ impl Migrator {
         if opts.dry_run || chosen.is_empty() {
             return Ok(steps);
         }
-        let guard = lock::acquire(
-            &db.url,
-            &self.options.connect,
-            db.driver,
-            history.table(),
-            self.options.lock_timeout,
-        )
-        .await?;
-        let result = async {
-            lock::acquire_work(db, history.table(), self.options.lock_timeout).await?;
+        self.locked(db, &history, async |db, _fence| {
             // Another migrator may have changed history while we waited for the lock.
             let (_, rows, _) = self.read(db, &history).await?;
             let fresh = Self::down_choice(&migrations, &rows, opts)?;
@@ -1427,11 +1417,8 @@ impl Migrator {
                 }
             }
             Ok(to_steps(&fresh))
-        }
-        .await;
-        let _ = lock::release_work(db, history.table()).await;
-        let _ = guard.release().await;
-        result
+        })
+        .await
     }
 }
 
