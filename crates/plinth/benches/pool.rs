@@ -57,6 +57,29 @@ async fn run_monitored(pool: &MonitoredPool<sqlx::Postgres>) {
     }
 }
 
+/// A warmed-up monitored pool with one configuration change from the defaults.
+fn monitored(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    tweak: impl FnOnce(&mut PoolConfig),
+) -> MonitoredPool<sqlx::Postgres> {
+    let mut config = PoolConfig {
+        name: name.into(),
+        max_connections: CONNECTIONS,
+        min_connections: CONNECTIONS,
+        ..PoolConfig::default()
+    };
+    tweak(&mut config);
+    rt.block_on(async {
+        let p = MonitoredPool::<sqlx::Postgres>::connect(&url(), config)
+            .await
+            .expect("monitored pool");
+        p.start_health_monitoring(Duration::from_secs(1));
+        run_monitored(&p).await;
+        p
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,61 +95,26 @@ fn bench(c: &mut Criterion) {
         run_bare(&p).await;
         p
     });
-    let monitored = rt.block_on(async {
-        let p = MonitoredPool::<sqlx::Postgres>::connect(
-            &url(),
-            PoolConfig {
-                name: "plinth_bench_verify".into(),
-                max_connections: CONNECTIONS,
-                min_connections: CONNECTIONS,
-                release_check: ReleaseCheck::Verify,
-                ..PoolConfig::default()
-            },
-        )
-        .await
-        .expect("monitored pool");
-        p.start_health_monitoring(Duration::from_secs(1));
-        run_monitored(&p).await;
-        p
-    });
-
-    let tracked = rt.block_on(async {
-        let p = MonitoredPool::<sqlx::Postgres>::connect(
-            &url(),
-            PoolConfig {
-                name: "plinth_bench_tracked".into(),
-                max_connections: CONNECTIONS,
-                min_connections: CONNECTIONS,
-                release_check: ReleaseCheck::Tracked,
-                ..PoolConfig::default()
-            },
-        )
-        .await
-        .expect("monitored pool");
-        p.start_health_monitoring(Duration::from_secs(1));
-        run_monitored(&p).await;
-        p
-    });
-    // Like for like with the bare pool: ping before every acquire, as sqlx does by default, so
-    // the difference is the monitoring bookkeeping alone.
-    let same_pings = rt.block_on(async {
-        let p = MonitoredPool::<sqlx::Postgres>::connect(
-            &url(),
-            PoolConfig {
-                name: "plinth_bench_same_pings".into(),
-                max_connections: CONNECTIONS,
-                min_connections: CONNECTIONS,
-                release_check: ReleaseCheck::Tracked,
-                ping_idle_after: Duration::ZERO,
-                ..PoolConfig::default()
-            },
-        )
-        .await
-        .expect("monitored pool");
-        p.start_health_monitoring(Duration::from_secs(1));
-        run_monitored(&p).await;
-        p
-    });
+    let variants = [
+        (
+            "monitored_release_check_verify",
+            monitored(&rt, "plinth_bench_verify", |c| {
+                c.release_check = ReleaseCheck::Verify
+            }),
+        ),
+        (
+            "monitored_default",
+            monitored(&rt, "plinth_bench_default", |_| {}),
+        ),
+        // Like for like with the bare pool: ping before every acquire, as sqlx does by default,
+        // so the difference is the monitoring bookkeeping alone.
+        (
+            "monitored_ping_every_acquire",
+            monitored(&rt, "plinth_bench_same_pings", |c| {
+                c.ping_idle_after = Duration::ZERO
+            }),
+        ),
+    ];
 
     let mut group = c.benchmark_group("pool_64_tasks_16_connections");
     group.throughput(Throughput::Elements((TASKS * OPS_PER_TASK) as u64));
@@ -144,42 +132,20 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("monitored_release_check_verify", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let monitored = monitored.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    run_monitored(&monitored).await;
+    for (name, pool) in &variants {
+        group.bench_function(*name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let pool = pool.clone();
+                async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        run_monitored(&pool).await;
+                    }
+                    start.elapsed()
                 }
-                start.elapsed()
-            }
-        })
-    });
-    group.bench_function("monitored_default", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let tracked = tracked.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    run_monitored(&tracked).await;
-                }
-                start.elapsed()
-            }
-        })
-    });
-    group.bench_function("monitored_ping_every_acquire", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let p = same_pings.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    run_monitored(&p).await;
-                }
-                start.elapsed()
-            }
-        })
-    });
+            })
+        });
+    }
     group.finish();
 }
 
