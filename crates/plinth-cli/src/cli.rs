@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use plinth::backend::{ConnectConfig, Db, DEFAULT_DATABASE_URL};
 use plinth::migrate::{
-    MigrateOptions, MigrationSource, PlanOptions, SourceError, TxMode, DEFAULT_HISTORY_TABLE,
+    MigrateOptions, MigrationSource, PlanOptions, SourceError, TxMode, UpToDateCheck,
+    DEFAULT_HISTORY_TABLE,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -242,6 +243,8 @@ pub struct Context {
     source_read: Mutex<Option<JoinHandle<Result<MigrationSource, SourceError>>>>,
     /// A connection opened while the directory was read (see [`Context::prefetch`]).
     connection: Mutex<Option<Result<Db, CliError>>>,
+    /// `migrate`'s up-to-date query, answered while the directory was read.
+    check: Mutex<Option<UpToDateCheck>>,
 }
 
 impl Context {
@@ -260,6 +263,7 @@ impl Context {
             format: cli.format,
             source_read: Mutex::new(None),
             connection: Mutex::new(None),
+            check: Mutex::new(None),
         })
     }
 
@@ -288,17 +292,29 @@ impl Context {
     }
 
     /// Connect now, while the directory is being read; [`Context::connect`] hands the connection
-    /// (or its error) to the command, which reports errors in its usual order.
-    pub async fn prefetch(&self) {
+    /// (or its error) to the command, which reports errors in its usual order. For `migrate`, also
+    /// send the up-to-date check's query, which needs no source ([`Context::take_check`]).
+    pub async fn prefetch(&self, command: &Command) {
         if self.sqlite_file_missing() {
             // Connecting would create the file; leave that to the command, after the source is
             // known to be valid, as before.
             return;
         }
-        let db = self.open().await;
+        let mut db = self.open().await;
+        if let (Command::Migrate(_), Ok(db)) = (command, &mut db) {
+            let check = UpToDateCheck::run(db, &self.history_table).await;
+            if let Ok(mut slot) = self.check.lock() {
+                *slot = Some(check);
+            }
+        }
         if let Ok(mut slot) = self.connection.lock() {
             *slot = Some(db);
         }
+    }
+
+    /// The up-to-date check [`Context::prefetch`] made, if any.
+    pub fn take_check(&self) -> Option<UpToDateCheck> {
+        self.check.lock().ok().and_then(|mut slot| slot.take())
     }
 
     /// Whether JSON was asked for.
@@ -388,51 +404,10 @@ impl Context {
     }
 }
 
-/// Read a migrations directory as [`MigrationSource::from_dir`] does (same files, order, origins
-/// and messages), with the files split over two threads when there are many: opening and reading
-/// a small file costs about as much kernel time as the whole up-to-date check's round trip.
+/// Read a migrations directory, recognising unchanged files from the checksum cache (see
+/// `plinth::migrate::scan`): an up-to-date check then stats each file instead of reading it.
 pub fn read_source_dir(dir: &Path) -> Result<MigrationSource, SourceError> {
-    const PARALLEL_FROM: usize = 64;
-    let directory_error = |e: std::io::Error| SourceError::Directory {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    };
-    let mut names: Vec<(String, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(directory_error)? {
-        let entry = entry.map_err(directory_error)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') && name.ends_with(".sql") {
-            names.push((name, entry.path()));
-        }
-    }
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    let read = |(_, path): &(String, PathBuf)| {
-        std::fs::read(path)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".to_string()))
-    };
-    let contents: Vec<Result<String, String>> = if names.len() < PARALLEL_FROM {
-        names.iter().map(read).collect()
-    } else {
-        let (first, second) = names.split_at(names.len() / 2);
-        std::thread::scope(|s| {
-            let other = s.spawn(|| second.iter().map(read).collect::<Vec<_>>());
-            let mut out: Vec<_> = first.iter().map(read).collect();
-            match other.join() {
-                Ok(rest) => out.extend(rest),
-                Err(_) => out.extend(second.iter().map(read)),
-            }
-            out
-        })
-    };
-    let base = dir.display().to_string();
-    let base = base.trim_end_matches('/');
-    MigrationSource::from_files(
-        names
-            .into_iter()
-            .zip(contents)
-            .map(|((n, _), c)| (format!("{base}/{n}"), n, c)),
-    )
+    MigrationSource::from_dir_cached(dir, plinth::migrate::default_cache_dir().as_deref())
 }
 
 #[cfg(test)]
@@ -443,46 +418,5 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    /// The CLI's threaded directory reader must see exactly what the library's reader sees.
-    #[test]
-    fn threaded_read_matches_the_library() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for i in 1..=150 {
-            let sql = format!("-- plinth:requires postgres\r\nCREATE TABLE t{i} (id INT);\n");
-            std::fs::write(dir.path().join(format!("{i:04}_t{i}.up.sql")), sql).expect("write");
-            std::fs::write(
-                dir.path().join(format!("{i:04}_t{i}.down.sql")),
-                format!("DROP TABLE t{i};"),
-            )
-            .expect("write");
-        }
-        std::fs::write(dir.path().join(".hidden.sql"), "not read").expect("write");
-        std::fs::write(dir.path().join("README.md"), "not read").expect("write");
-        let ours = read_source_dir(dir.path()).expect("read");
-        let library = MigrationSource::from_dir(dir.path()).expect("read");
-        assert_eq!(format!("{ours:?}"), format!("{library:?}"));
-        assert!(format!("{ours:?}").contains("0150_t150.up.sql"));
-
-        // A file that is not UTF-8 is reported with the same words.
-        std::fs::write(dir.path().join("0151_bad.sql"), [0xff, 0xfe, 0x00]).expect("write");
-        let ours = read_source_dir(dir.path())
-            .expect_err("bad file")
-            .to_string();
-        let library = MigrationSource::from_dir(dir.path())
-            .expect_err("bad file")
-            .to_string();
-        assert_eq!(ours, library);
-        assert!(ours.contains("not valid UTF-8"), "{ours}");
-
-        // A missing directory too.
-        let missing = dir.path().join("nope");
-        assert_eq!(
-            read_source_dir(&missing).expect_err("missing").to_string(),
-            MigrationSource::from_dir(&missing)
-                .expect_err("missing")
-                .to_string()
-        );
     }
 }

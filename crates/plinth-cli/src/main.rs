@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         if prefetch {
-            ctx.prefetch().await;
+            ctx.prefetch(&args.command).await;
         }
         commands::run(&ctx, &args.command).await
     });

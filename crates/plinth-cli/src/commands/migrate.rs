@@ -10,7 +10,10 @@ pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
     let mut db = ctx.connect().await?;
     let migrator = Migrator::new(source, ctx.migrate_options(args));
     let progress = Progress::new();
-    let result = migrator.migrate(&mut db, &progress).await;
+    let result = match ctx.take_check() {
+        Some(check) => migrator.migrate_checked(&mut db, check, &progress).await,
+        None => migrator.migrate(&mut db, &progress).await,
+    };
     progress.finish();
     let report = result.map_err(|e| super::migrate_error(ctx, e))?;
     let wait = match args.wait_replicas {

@@ -4,7 +4,8 @@
 use crate::backend::{Backend, Db, Driver};
 use crate::with_conn;
 use serde::Serialize;
-use sqlx::FromRow;
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, Row};
 
 /// The default history table name.
 pub const DEFAULT_HISTORY_TABLE: &str = "plinth_migration_history";
@@ -106,6 +107,17 @@ pub struct HistoryEvent {
     /// For `statement` events: the 1-based position of the committed statement in its migration
     /// (the event's checksum is the statement's SHA-256), so a resumed run can check what took effect.
     pub statement_index: Option<i64>,
+}
+
+/// The server's answer to the up-to-date check (see [`History::fingerprint`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// `SELECT version()`'s answer, as [`History::read`] returns it.
+    pub server_version: String,
+    /// Rows with status `running` (an interrupted or ongoing run).
+    pub running: i64,
+    /// The digest of applied and skipped rows.
+    pub digest: String,
 }
 
 #[derive(FromRow)]
@@ -401,6 +413,100 @@ impl History {
             db.execute_script("COMMIT").await.map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// The up-to-date check in one round trip: the server's version string, the number of `running`
+    /// rows, and a digest of every (version, checksum) recorded as `success` or `skipped`, computed
+    /// by the server so that no row crosses the wire ([`History::expected_digest`] computes the same
+    /// digest from the source). None when the table does not exist yet.
+    ///
+    /// The digest is a SHA-256 of `version:checksum,…` in version order on PostgreSQL, that text
+    /// itself on SQLite (in-process: nothing to save by hashing), and on MySQL/MariaDB, whose
+    /// `GROUP_CONCAT` is capped at `group_concat_max_len`, an order-free pair of CRC-32 sums with the
+    /// row count. A digest that matches means every file is applied (or skipped) unchanged and no
+    /// applied migration lost its file; anything else sends the caller to [`History::read`].
+    pub async fn fingerprint(&self, db: &mut Db) -> Result<Option<Fingerprint>, HistoryError> {
+        let done = "status IN ('success', 'skipped')";
+        let sql = match self.driver {
+            Driver::Postgres => format!(
+                "SELECT current_setting('server_version'), \
+                 (count(*) FILTER (WHERE status = 'running'))::text, \
+                 encode(sha256(convert_to(coalesce(string_agg(version::text || ':' || checksum, ',' \
+                 ORDER BY version) FILTER (WHERE {done}), ''), 'UTF8')), 'hex') FROM {}",
+                self.q()
+            ),
+            Driver::Sqlite => format!(
+                "SELECT sqlite_version(), CAST(count(*) FILTER (WHERE status = 'running') AS TEXT), \
+                 coalesce(group_concat(version || ':' || checksum, ',' ORDER BY version) \
+                 FILTER (WHERE {done}), '') FROM {}",
+                self.q()
+            ),
+            Driver::MySql => format!(
+                "SELECT VERSION(), CAST(COALESCE(SUM(status = 'running'), 0) AS CHAR), \
+                 CONCAT(COUNT(CASE WHEN {done} THEN 1 END), ':', \
+                 COALESCE(SUM(CASE WHEN {done} THEN CRC32(CONCAT(version, ':', checksum)) END), 0), ':', \
+                 COALESCE(SUM(CASE WHEN {done} THEN CRC32(CONCAT(checksum, ':', version)) END), 0)) \
+                 FROM {}",
+                self.q()
+            ),
+        };
+        let sql = sqlx::AssertSqlSafe(sql);
+        let result: Result<[Option<String>; 3], sqlx::Error> = with_conn!(&mut db.conn, c => {
+            match sqlx::raw_sql(sql).fetch_one(&mut *c).await {
+                Ok(row) => (|| Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?]))(),
+                Err(e) => Err(e),
+            }
+        });
+        match result {
+            Ok([version, running, digest]) => Ok(Some(Fingerprint {
+                server_version: version.unwrap_or_default(),
+                running: running.and_then(|r| r.parse().ok()).unwrap_or(i64::MAX),
+                digest: digest.unwrap_or_default(),
+            })),
+            Err(e) if is_missing_table(&e, self.driver) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// The digest [`History::fingerprint`] would return if history recorded exactly these
+    /// (version, checksum) pairs, in version order, as applied.
+    pub fn expected_digest<S: AsRef<str>>(&self, rows: &[(i64, S)]) -> String {
+        match self.driver {
+            Driver::MySql => {
+                let (mut a, mut b) = (0u64, 0u64);
+                let mut number = itoa::Buffer::new();
+                for (v, c) in rows {
+                    let (v, c) = (number.format(*v).as_bytes(), c.as_ref().as_bytes());
+                    let mut h = crc32fast::Hasher::new();
+                    h.update(v);
+                    h.update(b":");
+                    h.update(c);
+                    a += u64::from(h.finalize());
+                    let mut h = crc32fast::Hasher::new();
+                    h.update(c);
+                    h.update(b":");
+                    h.update(v);
+                    b += u64::from(h.finalize());
+                }
+                format!("{}:{a}:{b}", rows.len())
+            }
+            Driver::Postgres | Driver::Sqlite => {
+                let mut text = String::with_capacity(rows.len() * 80);
+                for (i, (v, c)) in rows.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(itoa::Buffer::new().format(*v));
+                    text.push(':');
+                    text.push_str(c.as_ref());
+                }
+                if self.driver == Driver::Sqlite {
+                    text
+                } else {
+                    hex::encode(Sha256::digest(text.as_bytes()))
+                }
+            }
+        }
     }
 
     /// The one query of the fast path: every history row plus the server's version string, in a

@@ -7,15 +7,19 @@ pub mod history;
 pub mod lock;
 pub mod plan;
 pub mod runner;
+pub mod scan;
 pub mod source;
 
 pub use history::{HistoryEvent, HistoryRecord, Status, DEFAULT_HISTORY_TABLE};
 pub use plan::{plan, Blocker, Entry, Plan, PlanOptions, State};
 pub use runner::{
     Applied, DownOptions, DryRunStep, MigrateError, MigrateOptions, MigrateReport, Migrator,
-    Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode,
+    Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode, UpToDateCheck,
 };
-pub use source::{checksum, Directives, Migration, MigrationSource, SourceError, SourceProblem};
+pub use scan::default_cache_dir;
+pub use source::{
+    checksum, Directives, Migration, MigrationSource, SourceError, SourceProblem, SqlFile,
+};
 
 use crate::backend::Backend;
 

@@ -6,7 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::history::{
-    EventWrite, History, HistoryError, HistoryEvent, HistoryRecord, RowWrite, Status,
+    EventWrite, Fingerprint, History, HistoryError, HistoryEvent, HistoryRecord, RowWrite, Status,
 };
 use super::lock::{self, LockError};
 use super::plan::{plan, Blocker, Plan, PlanOptions, State};
@@ -287,6 +287,23 @@ fn db_message(e: &(dyn std::error::Error + 'static)) -> String {
     e.to_string()
 }
 
+/// The server's half of `migrate`'s up-to-date check: one query that needs no migration source, so
+/// a caller can send it while the source is still being read (the CLI does) and pass the answer to
+/// [`Migrator::migrate_checked`].
+#[derive(Debug)]
+pub struct UpToDateCheck(Result<Option<Fingerprint>, HistoryError>);
+
+impl UpToDateCheck {
+    /// Send the check's query ([`History::fingerprint`]) for this history table.
+    pub async fn run(db: &mut Db, history_table: &str) -> UpToDateCheck {
+        let answer = match History::new(history_table, db.driver) {
+            Ok(history) => history.fingerprint(db).await,
+            Err(e) => Err(e),
+        };
+        UpToDateCheck(answer)
+    }
+}
+
 impl Migrator {
     /// A migrator for this source.
     pub fn new(source: MigrationSource, options: MigrateOptions) -> Self {
@@ -318,6 +335,40 @@ impl Migrator {
             }
             None => Ok((db.server_info().await?, Vec::new(), false)),
         }
+    }
+
+    /// The fast path of `migrate`, one query: Some(server) when history's digest equals the
+    /// source's, so nothing can be pending, edited, missing or interrupted; None sends the caller
+    /// to the full read and plan (which also explains any difference).
+    async fn up_to_date(
+        &self,
+        db: &mut Db,
+        history: &History,
+        check: UpToDateCheck,
+    ) -> Result<Option<ServerInfo>, MigrateError> {
+        let fingerprint = match check.0 {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // An old server without sha256(), say: the full read is always correct.
+                tracing::debug!(error = %e, "up-to-date check failed; reading history instead");
+                return Ok(None);
+            }
+        };
+        if db.info.is_none() {
+            db.info = Some(ServerInfo::from_version_string(
+                db.driver,
+                &fingerprint.server_version,
+            ));
+        }
+        let server = db.server_info().await?;
+        if fingerprint.running != 0 {
+            return Ok(None);
+        }
+        let Some(rows) = self.source.checksums(server.backend) else {
+            return Ok(None);
+        };
+        Ok((history.expected_digest(&rows) == fingerprint.digest).then_some(server))
     }
 
     /// Every migration's state, without changing anything.
@@ -457,7 +508,28 @@ impl Migrator {
         db: &mut Db,
         observer: &dyn Observer,
     ) -> Result<MigrateReport, MigrateError> {
+        let check = UpToDateCheck::run(db, &self.options.history_table).await;
+        self.migrate_checked(db, check, observer).await
+    }
+
+    /// [`Migrator::migrate`] with the up-to-date check's query already answered (see
+    /// [`UpToDateCheck`]); it must come from the same connection and the same history table.
+    pub async fn migrate_checked(
+        &self,
+        db: &mut Db,
+        check: UpToDateCheck,
+        observer: &dyn Observer,
+    ) -> Result<MigrateReport, MigrateError> {
         let history = self.history(db)?;
+        if let Some(server) = self.up_to_date(db, &history, check).await? {
+            tracing::debug!(backend = %server.backend, "database is up to date (digest)");
+            return Ok(MigrateReport {
+                server,
+                applied: Vec::new(),
+                dry_run: None,
+                fast_path: true,
+            });
+        }
         let (server, rows, _) = self.read(db, &history).await?;
         let migrations = self.source.resolve(server.backend)?;
         let first = plan(&migrations, &rows, &self.options.plan);
@@ -478,12 +550,13 @@ impl Migrator {
             Self::check_blockers(&first, server.backend, &migrations)?;
         }
         if !first.has_work() && !running {
-            tracing::debug!(backend = %server.backend, "database is up to date");
+            // Up to date after all (a skipped migration's file changed, history written by hand, …).
+            tracing::debug!(backend = %server.backend, "database is up to date (full read)");
             return Ok(MigrateReport {
                 server,
                 applied: Vec::new(),
                 dry_run: None,
-                fast_path: true,
+                fast_path: false,
             });
         }
         // Slow path only: refuse a PostgreSQL standby; causal reads on a Galera node.

@@ -2,13 +2,15 @@
 //! their names, backend variants, directives and checksums are read. Every problem with the source is
 //! found before anything runs, so nothing is half-applied because of a bad file.
 
+use super::scan::Scan;
 use crate::backend::{Backend, Db};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// The checksum algorithm recorded beside each checksum: SHA-256 over the text with a leading
 /// byte-order mark removed and CRLF/CR line endings turned into LF.
@@ -106,18 +108,90 @@ impl fmt::Debug for Body {
     }
 }
 
+/// One SQL file: where it came from, its checksum, and its text. When the checksum came from the
+/// checksum cache (see `scan`), the text is read on first use, so an up-to-date check reads no file.
+#[derive(Clone)]
+pub struct SqlFile {
+    /// Where it came from (a path or `embedded:NAME`), for messages.
+    pub origin: String,
+    checksum: String,
+    /// The text; empty until first use when the checksum came from the cache, in which case
+    /// `origin` is the file's path.
+    text: Arc<OnceLock<Result<String, String>>>,
+}
+
+impl fmt::Debug for SqlFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlFile")
+            .field("origin", &self.origin)
+            .field("checksum", &self.checksum)
+            .field("read", &self.text.get().is_some())
+            .finish()
+    }
+}
+
+impl SqlFile {
+    /// A file whose text is at hand.
+    pub fn new(origin: String, text: String) -> SqlFile {
+        let checksum = checksum(&text);
+        SqlFile::read(origin, text, checksum)
+    }
+
+    fn read(origin: String, text: String, checksum: String) -> SqlFile {
+        SqlFile {
+            origin,
+            checksum,
+            text: Arc::new(OnceLock::from(Ok(text))),
+        }
+    }
+
+    /// A file recognised from the cache: `origin` is its path.
+    fn unread(origin: String, checksum: String) -> SqlFile {
+        SqlFile {
+            origin,
+            checksum,
+            text: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The checksum of the text ([`checksum`]).
+    pub fn checksum(&self) -> &str {
+        &self.checksum
+    }
+
+    /// The SQL text, reading the file now if the scan recognised it from the cache. A file that
+    /// changed since the scan is an error (its checksum would no longer describe what runs).
+    pub fn text(&self) -> Result<&str, SourceProblem> {
+        let text = self.text.get_or_init(|| {
+            let text = std::fs::read(&self.origin)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".into()))?;
+            if checksum(&text) == self.checksum {
+                Ok(text)
+            } else {
+                Err("the file changed while plinth was running".into())
+            }
+        });
+        text.as_deref().map_err(|e| SourceProblem {
+            origin: self.origin.clone(),
+            problem: e.clone(),
+            fix: "run the command again".into(),
+        })
+    }
+}
+
 /// SQL for one direction of a migration, with per-backend replacements.
 #[derive(Clone, Debug, Default)]
 pub struct Variants {
     /// The plain file, used where no variant matches.
-    pub plain: Option<(String, String)>,
-    /// Backend-specific files (`.postgres.`, `.mysql.`, `.mariadb.`, `.sqlite.`): (origin, SQL).
-    pub by_backend: BTreeMap<&'static str, (String, String)>,
+    pub plain: Option<SqlFile>,
+    /// Backend-specific files (`.postgres.`, `.mysql.`, `.mariadb.`, `.sqlite.`).
+    pub by_backend: BTreeMap<&'static str, SqlFile>,
 }
 
 impl Variants {
-    /// The (origin, SQL) that applies on `backend`: MariaDB takes `.mariadb.` then `.mysql.`.
-    pub fn for_backend(&self, backend: Backend) -> Option<&(String, String)> {
+    /// The file that applies on `backend`: MariaDB takes `.mariadb.` then `.mysql.`.
+    pub fn for_backend(&self, backend: Backend) -> Option<&SqlFile> {
         let keys: &[&str] = match backend {
             Backend::Postgres => &["postgres"],
             Backend::MySql => &["mysql"],
@@ -231,6 +305,13 @@ pub struct MigrationSource {
     migrations: BTreeMap<i64, SourceMigration>,
 }
 
+/// A file handed to the source builder: its text (and checksum, if already computed), or only the
+/// checksum the cache holds for it (its origin is then its path, to read it from when needed).
+enum FileInput {
+    Text(Result<String, String>, Option<String>),
+    Unread(String),
+}
+
 /// A file the source parser accepts: `NNNN_name[.backend][.up|.down].sql`.
 #[derive(Debug, PartialEq, Eq)]
 struct FileName {
@@ -342,33 +423,41 @@ impl MigrationSource {
 
     /// Read a migrations directory. Files not ending in `.sql` (and dot-files) are ignored.
     pub fn from_dir(dir: &Path) -> Result<Self, SourceError> {
-        let entries = std::fs::read_dir(dir).map_err(|e| SourceError::Directory {
+        Self::from_dir_cached(dir, None)
+    }
+
+    /// Read a migrations directory, recognising unchanged files from the checksum cache kept in
+    /// `cache_dir` (see [`default_cache_dir`](super::scan::default_cache_dir)) instead of reading
+    /// them; their text is read only if a command needs it. The cache is refreshed when the source
+    /// is valid. With `None` this is [`MigrationSource::from_dir`].
+    pub fn from_dir_cached(dir: &Path, cache_dir: Option<&Path>) -> Result<Self, SourceError> {
+        let mut scan = Scan::run(dir, cache_dir).map_err(|e| SourceError::Directory {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let mut files: Vec<(String, Result<String, String>)> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| SourceError::Directory {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".sql") {
-                continue;
-            }
-            let path: PathBuf = entry.path();
-            let content = std::fs::read(&path)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".to_string()));
-            files.push((name, content));
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let from_cache = scan.cache_hits();
         let base = dir.display().to_string();
-        Self::from_files(
-            files
-                .into_iter()
-                .map(|(n, c)| (format!("{}/{}", base.trim_end_matches('/'), n), n, c)),
-        )
+        let base = base.trim_end_matches('/');
+        let inputs: Vec<_> = scan
+            .files
+            .iter_mut()
+            .map(|f| {
+                let input = match (f.text.take(), &f.checksum) {
+                    (Some(text), sum) => FileInput::Text(text, sum.clone()),
+                    (None, Some(sum)) => FileInput::Unread(sum.clone()),
+                    (None, None) => FileInput::Text(Err("cannot read".into()), None),
+                };
+                (format!("{base}/{}", f.name), f.name.clone(), input)
+            })
+            .collect();
+        let source = Self::build(inputs.into_iter())?;
+        tracing::debug!(
+            files = scan.files.len(),
+            from_cache,
+            "migrations directory read"
+        );
+        scan.save();
+        Ok(source)
     }
 
     /// Build a source from files embedded in the binary (see [`crate::embed_migrations`]).
@@ -397,6 +486,12 @@ impl MigrationSource {
     pub fn from_files(
         files: impl Iterator<Item = (String, String, Result<String, String>)>,
     ) -> Result<Self, SourceError> {
+        Self::build(files.map(|(origin, name, text)| (origin, name, FileInput::Text(text, None))))
+    }
+
+    fn build(
+        files: impl Iterator<Item = (String, String, FileInput)>,
+    ) -> Result<Self, SourceError> {
         let mut problems = Vec::new();
         let mut ups: BTreeMap<i64, (String, Variants)> = BTreeMap::new();
         let mut downs: BTreeMap<i64, (String, Variants)> = BTreeMap::new();
@@ -413,8 +508,8 @@ impl MigrationSource {
                 }
             };
             let sql = match content {
-                Ok(s) => s,
-                Err(e) => {
+                FileInput::Unread(sum) => SqlFile::unread(origin.clone(), sum),
+                FileInput::Text(Err(e), _) => {
                     problems.push(SourceProblem {
                         origin,
                         problem: e,
@@ -422,22 +517,26 @@ impl MigrationSource {
                     });
                     continue;
                 }
+                FileInput::Text(Ok(sql), sum) => {
+                    if !has_statements(&sql) {
+                        problems.push(SourceProblem {
+                            origin,
+                            problem: "the file is empty (no SQL statement)".into(),
+                            fix: "write the migration's SQL, or delete the file".into(),
+                        });
+                        continue;
+                    }
+                    if let Err(e) = Directives::parse(&sql) {
+                        problems.push(SourceProblem {
+                            origin: origin.clone(),
+                            problem: e,
+                            fix: "fix the `-- plinth:` comment line".into(),
+                        });
+                    }
+                    let sum = sum.unwrap_or_else(|| checksum(&sql));
+                    SqlFile::read(origin.clone(), sql, sum)
+                }
             };
-            if !has_statements(&sql) {
-                problems.push(SourceProblem {
-                    origin,
-                    problem: "the file is empty (no SQL statement)".into(),
-                    fix: "write the migration's SQL, or delete the file".into(),
-                });
-                continue;
-            }
-            if let Err(e) = Directives::parse(&sql) {
-                problems.push(SourceProblem {
-                    origin: origin.clone(),
-                    problem: e,
-                    fix: "fix the `-- plinth:` comment line".into(),
-                });
-            }
             let table = if parsed.down { &mut downs } else { &mut ups };
             let (name, variants) = table
                 .entry(parsed.version)
@@ -453,19 +552,24 @@ impl MigrationSource {
                 });
                 continue;
             }
-            let slot = match parsed.backend {
-                Some(b) => variants.by_backend.entry(b).or_default(),
-                None => variants.plain.get_or_insert_with(Default::default),
+            let existing = match parsed.backend {
+                Some(b) => variants.by_backend.get(b),
+                None => variants.plain.as_ref(),
             };
-            if !slot.0.is_empty() {
+            if let Some(existing) = existing {
                 problems.push(SourceProblem {
                     origin,
-                    problem: format!("same migration also defined by {}", slot.0),
+                    problem: format!("same migration also defined by {}", existing.origin),
                     fix: "keep either NNNN_name.sql or NNNN_name.up.sql, not both".into(),
                 });
                 continue;
             }
-            *slot = (origin, sql);
+            match parsed.backend {
+                Some(b) => {
+                    variants.by_backend.insert(b, sql);
+                }
+                None => variants.plain = Some(sql),
+            }
         }
         for (version, (name, variants)) in &downs {
             match ups.get(version) {
@@ -474,7 +578,7 @@ impl MigrationSource {
                         .plain
                         .as_ref()
                         .or(variants.by_backend.values().next())
-                        .map(|v| v.0.clone())
+                        .map(|v| v.origin.clone())
                         .unwrap_or_default(),
                     problem: format!("down file for version {version} has no up file"),
                     fix: format!("add {version:04}_{name}.up.sql or remove the down file"),
@@ -597,6 +701,26 @@ impl MigrationSource {
         self.migrations.is_empty()
     }
 
+    /// Each migration's version and checksum on `backend`, without reading any file the checksum
+    /// cache recognised: what the up-to-date check compares with history. None when a migration has
+    /// no file for this backend ([`MigrationSource::resolve`] reports that).
+    pub fn checksums(&self, backend: Backend) -> Option<Vec<(i64, Cow<'_, str>)>> {
+        self.migrations
+            .values()
+            .map(|m| match &m.up {
+                SourceBody::Sql(variants) => variants
+                    .for_backend(backend)
+                    .map(|f| (m.version, Cow::Borrowed(f.checksum()))),
+                SourceBody::Rust {
+                    checksum_source, ..
+                } => Some((
+                    m.version,
+                    Cow::Owned(checksum(&format!("rust:{checksum_source}"))),
+                )),
+            })
+            .collect()
+    }
+
     /// Choose each migration's SQL for `backend` and compute checksums and directives. A migration
     /// that has only variants for other backends is an error naming it.
     pub fn resolve(&self, backend: Backend) -> Result<Vec<Migration>, SourceError> {
@@ -605,7 +729,7 @@ impl MigrationSource {
         for m in self.migrations.values() {
             match &m.up {
                 SourceBody::Sql(variants) => {
-                    let Some((origin, sql)) = variants.for_backend(backend) else {
+                    let Some(file) = variants.for_backend(backend) else {
                         problems.push(SourceProblem {
                             origin: format!("{:04}_{}", m.version, m.name),
                             problem: format!(
@@ -626,14 +750,24 @@ impl MigrationSource {
                     } else {
                         m.down.for_backend(backend)
                     };
+                    let texts = file
+                        .text()
+                        .and_then(|up| Ok((up, down.map(SqlFile::text).transpose()?)));
+                    let (sql, down_sql) = match texts {
+                        Ok(t) => t,
+                        Err(p) => {
+                            problems.push(p);
+                            continue;
+                        }
+                    };
                     out.push(Migration {
                         version: m.version,
                         name: m.name.clone(),
-                        up: Body::Sql(sql.clone()),
-                        down: down.map(|d| d.1.clone()),
-                        down_origin: down.map(|d| d.0.clone()),
-                        origin: origin.clone(),
-                        checksum: checksum(sql),
+                        up: Body::Sql(sql.to_string()),
+                        down: down_sql.map(str::to_string),
+                        down_origin: down.map(|d| d.origin.clone()),
+                        origin: file.origin.clone(),
+                        checksum: file.checksum().to_string(),
                         directives: Directives::parse(sql).unwrap_or_default(),
                     });
                 }
