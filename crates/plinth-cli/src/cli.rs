@@ -33,6 +33,10 @@ pub struct Cli {
     /// Less logging (errors only).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Read every migration file instead of recognising unchanged ones from the checksum cache
+    /// (kept in $PLINTH_CACHE_DIR, else $XDG_CACHE_HOME/plinth or ~/.cache/plinth).
+    #[arg(long, global = true)]
+    pub no_checksum_cache: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -235,6 +239,8 @@ pub struct Context {
     pub secrets: Vec<String>,
     /// Migrations directory.
     pub source_dir: PathBuf,
+    /// Where the checksum cache lives (None: read every file).
+    cache_dir: Option<PathBuf>,
     /// History table.
     pub history_table: String,
     /// Output format.
@@ -259,6 +265,11 @@ impl Context {
             secrets: plinth::redact::secrets_of(&url),
             url,
             source_dir: cli.source.clone(),
+            cache_dir: if cli.no_checksum_cache {
+                None
+            } else {
+                plinth::migrate::default_cache_dir()
+            },
             history_table: cli.history_table.clone(),
             format: cli.format,
             source_read: Mutex::new(None),
@@ -283,9 +294,10 @@ impl Context {
     /// waits). Call it first thing; [`Context::source`] collects the result.
     pub fn start_source_read(&self) {
         let dir = self.source_dir.clone();
+        let cache = self.cache_dir.clone();
         let handle = std::thread::Builder::new()
             .name("plinth-source".into())
-            .spawn(move || read_source_dir(&dir));
+            .spawn(move || read_source_dir(&dir, cache.as_deref()));
         if let (Ok(handle), Ok(mut slot)) = (handle, self.source_read.lock()) {
             *slot = Some(handle);
         }
@@ -369,7 +381,7 @@ impl Context {
         let read = match started.map(JoinHandle::join) {
             Some(Ok(read)) => read,
             // The reading thread panicked or was never started: read here.
-            Some(Err(_)) | None => read_source_dir(&self.source_dir),
+            Some(Err(_)) | None => read_source_dir(&self.source_dir, self.cache_dir.as_deref()),
         };
         read.map_err(|e| CliError::new(1, self.scrub(&e.to_string())))
     }
@@ -406,8 +418,8 @@ impl Context {
 
 /// Read a migrations directory, recognising unchanged files from the checksum cache (see
 /// `plinth::migrate::scan`): an up-to-date check then stats each file instead of reading it.
-pub fn read_source_dir(dir: &Path) -> Result<MigrationSource, SourceError> {
-    MigrationSource::from_dir_cached(dir, plinth::migrate::default_cache_dir().as_deref())
+pub fn read_source_dir(dir: &Path, cache: Option<&Path>) -> Result<MigrationSource, SourceError> {
+    MigrationSource::from_dir_cached(dir, cache)
 }
 
 #[cfg(test)]

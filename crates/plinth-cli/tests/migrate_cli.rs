@@ -170,6 +170,59 @@ async fn edited_file(kind: Kind) {
     assert!(kinds.contains(&"repaired"), "{kinds:?}");
 }
 
+/// With the checksum cache warm, an edit that keeps the file's size and puts its modification time
+/// back (what `git checkout` of an older revision or `touch -r` can do) is still caught.
+#[tokio::test]
+async fn edit_behind_a_warm_checksum_cache_is_caught() {
+    let db = test_db!(Kind::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let cached = |args: &[&str]| {
+        let mut c = plinth(&db, dir.path());
+        c.env("PLINTH_CACHE_DIR", cache.path())
+            .env("RUST_LOG", "plinth=debug")
+            .args(args);
+        run(&mut c)
+    };
+    // Let the files settle so that the cache records them (see plinth::migrate::scan::SETTLE).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(cached(&["migrate"]).0, 0);
+    let (code, out, err) = cached(&["migrate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("from_cache=42"),
+        "every file recognised: {err}"
+    );
+    assert!(out.contains("up to date"), "{out}");
+
+    let path = dir.path().join("0003_step3.up.sql");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    let after = before.replace("v VARCHAR(50)", "w VARCHAR(50)");
+    assert_eq!(before.len(), after.len());
+    std::fs::write(&path, after).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    for cmd in ["migrate", "validate"] {
+        let (code, out, err) = cached(&[cmd]);
+        assert_eq!(code, 1, "{cmd}: {out}\n{err}");
+        assert!(
+            out.contains("0003_step3.up.sql") || err.contains("0003_step3.up.sql"),
+            "{cmd}: {out}\n{err}"
+        );
+    }
+    let (code, out, _) = cached(&["status", "--format", "json"]);
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    let three = &status["migrations"].as_array().unwrap()[2];
+    assert_eq!(three["state"], "checksum_mismatch", "{three}");
+}
+
 #[tokio::test]
 async fn edited_file_postgres() {
     edited_file(Kind::Postgres).await;

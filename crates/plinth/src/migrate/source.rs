@@ -724,6 +724,21 @@ impl MigrationSource {
     /// Choose each migration's SQL for `backend` and compute checksums and directives. A migration
     /// that has only variants for other backends is an error naming it.
     pub fn resolve(&self, backend: Backend) -> Result<Vec<Migration>, SourceError> {
+        self.resolve_with(backend, true)
+    }
+
+    /// [`MigrationSource::resolve`] for planning only (`status`, `validate`): version, name, origin
+    /// and checksum, but no file the checksum cache recognised is read, so SQL bodies, down SQL and
+    /// directives are left empty. Never run what this returns.
+    pub(crate) fn resolve_for_plan(&self, backend: Backend) -> Result<Vec<Migration>, SourceError> {
+        self.resolve_with(backend, false)
+    }
+
+    fn resolve_with(
+        &self,
+        backend: Backend,
+        read_text: bool,
+    ) -> Result<Vec<Migration>, SourceError> {
         let mut out = Vec::with_capacity(self.migrations.len());
         let mut problems = Vec::new();
         for m in self.migrations.values() {
@@ -750,6 +765,19 @@ impl MigrationSource {
                     } else {
                         m.down.for_backend(backend)
                     };
+                    if !read_text {
+                        out.push(Migration {
+                            version: m.version,
+                            name: m.name.clone(),
+                            up: Body::Sql(String::new()),
+                            down: None,
+                            down_origin: down.map(|d| d.origin.clone()),
+                            origin: file.origin.clone(),
+                            checksum: file.checksum().to_string(),
+                            directives: Directives::default(),
+                        });
+                        continue;
+                    }
                     let texts = file
                         .text()
                         .and_then(|up| Ok((up, down.map(SqlFile::text).transpose()?)));
