@@ -41,6 +41,8 @@ REFINERY="$PEERS/bin/refinery"
 RESULTS="$WORK/results.jsonl"
 SELF="$ROOT/bench/run.sh"
 RUN_ID=$(date '+%Y-%m-%d %H:%M')
+# plinth's checksum cache for the corpora lives with the run, not in the user's ~/.cache.
+export PLINTH_CACHE_DIR="$WORK/cache"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -159,6 +161,7 @@ tool_cmd() { # tool action backend db n tls
         floor:apply) echo "$FLOOR apply $url $dir" ;;
         floor:noop | floor:select) echo "$FLOOR select $url" ;;
         plinth:apply | plinth:noop) echo "$PLINTH -q --database-url $url --source $dir migrate" ;;
+        plinth-nocache:noop) echo "$PLINTH -q --no-checksum-cache --database-url $url --source $dir migrate" ;;
         plinth:status) echo "$PLINTH -q --database-url $url --source $dir status" ;;
         plinth:status-json) echo "$PLINTH -q --database-url $url --source $dir --format json status" ;;
         sqlx:apply | sqlx:noop) echo "$SQLX migrate run --source $dir --database-url $url" ;;
@@ -251,6 +254,8 @@ case_noop() { # backend n
     local backend=$1 n=$2 specs=() tool db
     ensure_applied "$backend" "$n"
     specs+=("floor|$(tool_cmd floor select "$backend" "plb_a${n}_plinth" "$n")|")
+    # The same plinth database with the checksum cache off: every file read, as on a cold start.
+    specs+=("plinth-nocache|$(tool_cmd plinth-nocache noop "$backend" "plb_a${n}_plinth" "$n")|")
     for tool in $PEER_TOOLS; do
         db="plb_a${n}_$tool"
         [ "$tool" = refinery ] && refinery_env "$backend" "$db"
@@ -327,6 +332,10 @@ main() {
         _call) shift; "$@"; return ;; # for debugging: bench/run.sh _call FUNCTION ARGS...
     esac
     local what=("${@:-all}")
+    command -v hyperfine > /dev/null || {
+        echo "hyperfine is needed: apt-get install hyperfine (Debian) or cargo install hyperfine" >&2
+        exit 2
+    }
     mkdir -p "$WORK"
     install_peers
     build
