@@ -630,6 +630,34 @@ impl History {
         exists: bool,
         row: &RowWrite<'_>,
     ) -> Result<(), HistoryError> {
+        let (sql, vals) = self.upsert_parts(exists, row);
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// [`History::upsert`] and [`History::event`] in one round trip where the server allows it
+    /// (PostgreSQL: a data-modifying `WITH`), else one after the other. For use inside the
+    /// migration's own transaction, where both commit with it.
+    pub async fn upsert_with_event(
+        &self,
+        db: &mut Db,
+        exists: bool,
+        row: &RowWrite<'_>,
+        ev: &EventWrite<'_>,
+    ) -> Result<(), HistoryError> {
+        if self.driver != Driver::Postgres {
+            self.upsert(db, exists, row).await?;
+            return self.event(db, ev).await;
+        }
+        let (upsert, mut vals) = self.upsert_parts(exists, row);
+        let (event, event_vals) = self.event_parts(ev);
+        vals.extend(event_vals);
+        let sql = format!("WITH h AS ({upsert}) {event}");
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn upsert_parts(&self, exists: bool, row: &RowWrite<'_>) -> (String, Vec<Val>) {
         let r = row;
         let sql = if exists {
             format!(
@@ -649,7 +677,7 @@ impl History {
             )
         };
         let opt_int = |v: Option<i64>| v.map(Val::Int).unwrap_or(Val::NullInt);
-        let vals = [
+        let vals = vec![
             Val::Text(r.name.to_string()),
             Val::Text(r.checksum.to_string()),
             Val::Text(super::source::CHECKSUM_ALGORITHM.to_string()),
@@ -663,19 +691,24 @@ impl History {
             opt_int(r.statements_total),
             Val::Int(r.version),
         ];
-        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
-        Ok(())
+        (sql, vals)
     }
 
     /// Append an event to the audit trail.
     pub async fn event(&self, db: &mut Db, ev: &EventWrite<'_>) -> Result<(), HistoryError> {
+        let (sql, vals) = self.event_parts(ev);
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn event_parts(&self, ev: &EventWrite<'_>) -> (String, Vec<Val>) {
         let sql = format!(
             "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement, statement_index) \
              VALUES (?, ?, ?, {}, ?, ?, ?, ?, ?, ?)",
             self.qe(),
             self.now()
         );
-        let vals = [
+        let vals = vec![
             Val::Int(ev.version),
             Val::Text(ev.name.to_string()),
             Val::Text(ev.event.to_string()),
@@ -686,8 +719,7 @@ impl History {
             ev.failing_statement.map(str::to_string).into(),
             ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt),
         ];
-        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
-        Ok(())
+        (sql, vals)
     }
 
     /// Change only the status (and optionally checksum) of a row, for repair and revert.

@@ -31,6 +31,37 @@ impl Statement {
     }
 }
 
+/// Whether MySQL/MariaDB commit this statement implicitly (and the transaction before it): a
+/// `CREATE`, `ALTER`, `DROP`, `RENAME` or `TRUNCATE` that is not about a `TEMPORARY` table. Used to
+/// skip the pointless `BEGIN` around such a statement; a statement not recognised here is treated as
+/// transactional, which is always safe.
+pub fn commits_implicitly(stmt: &str) -> bool {
+    let mut rest = stmt;
+    // Skip leading blanks and comments (`-- `, `#`, `/* */` but not `/*! */`, which is code).
+    loop {
+        rest = rest.trim_start();
+        if rest.starts_with("--") || rest.starts_with('#') {
+            rest = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if rest.starts_with("/*") && !rest.starts_with("/*!") {
+            rest = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let mut words = rest
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    match words.next().as_deref() {
+        Some("CREATE") | Some("DROP") => {
+            // CREATE [OR REPLACE] TEMPORARY TABLE / DROP TEMPORARY TABLE do not commit.
+            !words.take(3).any(|w| w == "TEMPORARY")
+        }
+        Some("ALTER") | Some("RENAME") | Some("TRUNCATE") => true,
+        _ => false,
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Code,
@@ -394,5 +425,32 @@ mod tests {
                 "SELECT 2"
             ]
         );
+    }
+
+    #[test]
+    fn implicit_commits() {
+        for ddl in [
+            "CREATE TABLE t (id INT)",
+            "create index i on t (a)",
+            "-- make it\nALTER TABLE t ADD c INT",
+            "/* x */ DROP TABLE t",
+            "# hash\nRENAME TABLE a TO b",
+            "TRUNCATE TABLE t",
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+        ] {
+            assert!(commits_implicitly(ddl), "{ddl}");
+        }
+        for not in [
+            "INSERT INTO t VALUES (1)",
+            "UPDATE t SET a = 1",
+            "CREATE TEMPORARY TABLE t (id INT)",
+            "CREATE OR REPLACE TEMPORARY TABLE t (id INT)",
+            "DROP TEMPORARY TABLE t",
+            "/*!40101 CREATE TABLE t (id INT) */",
+            "-- CREATE TABLE t (id INT)\nDELETE FROM t",
+            "SET @a = 1",
+        ] {
+            assert!(!commits_implicitly(not), "{not}");
+        }
     }
 }
