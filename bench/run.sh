@@ -156,7 +156,7 @@ corpus() { # tool n -> dir (generated once)
 tool_cmd() { # tool action backend db n tls
     local tool=$1 action=$2 backend=$3 db=$4 n=$5 tls=${6:-plain} url dir
     url=$(db_url "$backend" "$db" "$tls")
-    dir=$(corpus "$tool" "$n")
+    dir=$(corpus "${tool%-nocache}" "$n")
     case $tool:$action in
         floor:apply) echo "$FLOOR apply $url $dir" ;;
         floor:noop | floor:select) echo "$FLOOR select $url" ;;
