@@ -87,7 +87,7 @@ def case_table(data, case):
 
 
 def targets(data):
-    out = ["### Targets (issue 6), from this run's medians", "",
+    out = ["### Targets (issue 6): each ratio between medians of one run (see the tables for which)", "",
            "| Backend | Target | Measured | Met |", "|---|---|---|---|"]
 
     def row(backend, target, value, ok):
