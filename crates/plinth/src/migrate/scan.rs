@@ -113,10 +113,14 @@ impl Scan {
     /// `cache_dir` when given. Fails only when the directory cannot be listed.
     pub fn run(dir: &Path, cache_dir: Option<&Path>) -> Result<Scan, std::io::Error> {
         let started_ns = now_ns();
-        let canonical = std::fs::canonicalize(dir)
-            .unwrap_or_else(|_| dir.to_path_buf())
-            .display()
-            .to_string();
+        // Without a cache there is nothing to key, stat or save: list and read.
+        let canonical = match cache_dir {
+            Some(_) => std::fs::canonicalize(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .display()
+                .to_string(),
+            None => String::new(),
+        };
         let cache_file = cache_dir.map(|d| {
             let key = hex::encode(&Sha256::digest(canonical.as_bytes())[..10]);
             d.join(format!("checksums-{key}.txt"))
@@ -125,7 +129,7 @@ impl Scan {
             .as_deref()
             .map(|f| load(f, &canonical))
             .unwrap_or_default();
-        let stats = stats::Dir::open(dir);
+        let stats = cache_file.as_ref().and_then(|_| stats::Dir::open(dir));
         let dir_stamp = stats.as_ref().and_then(stats::Dir::stamp);
         let settled = |s: &Stamp, before: i64| s.ctime_ns + SETTLE_NS <= before;
         // The listing: reused when the directory has not changed since the cache was written.
