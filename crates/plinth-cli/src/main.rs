@@ -18,11 +18,12 @@ fn main() -> ExitCode {
         }
     };
     // Commands that read the migrations and then connect do both at once (see docs/BENCHMARKS.md).
+    // Logging first, so that what the reading thread logs is not lost.
+    output::init_logging(&ctx, args.verbose, args.quiet);
     let prefetch = cli::Context::prefetches(&args.command);
     if prefetch {
         ctx.start_source_read();
     }
-    output::init_logging(&ctx, args.verbose, args.quiet);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
