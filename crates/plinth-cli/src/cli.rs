@@ -297,7 +297,7 @@ impl Context {
         let cache = self.cache_dir.clone();
         let handle = std::thread::Builder::new()
             .name("plinth-source".into())
-            .spawn(move || read_source_dir(&dir, cache.as_deref()));
+            .spawn(move || MigrationSource::from_dir_cached(&dir, cache.as_deref()));
         if let (Ok(handle), Ok(mut slot)) = (handle, self.source_read.lock()) {
             *slot = Some(handle);
         }
@@ -381,7 +381,9 @@ impl Context {
         let read = match started.map(JoinHandle::join) {
             Some(Ok(read)) => read,
             // The reading thread panicked or was never started: read here.
-            Some(Err(_)) | None => read_source_dir(&self.source_dir, self.cache_dir.as_deref()),
+            Some(Err(_)) | None => {
+                MigrationSource::from_dir_cached(&self.source_dir, self.cache_dir.as_deref())
+            }
         };
         read.map_err(|e| CliError::new(1, self.scrub(&e.to_string())))
     }
@@ -414,12 +416,6 @@ impl Context {
             ..self.options()
         }
     }
-}
-
-/// Read a migrations directory, recognising unchanged files from the checksum cache (see
-/// `plinth::migrate::scan`): an up-to-date check then stats each file instead of reading it.
-pub fn read_source_dir(dir: &Path, cache: Option<&Path>) -> Result<MigrationSource, SourceError> {
-    MigrationSource::from_dir_cached(dir, cache)
 }
 
 #[cfg(test)]

@@ -326,13 +326,7 @@ impl Migrator {
         history: &History,
     ) -> Result<(ServerInfo, Vec<HistoryRecord>, bool), MigrateError> {
         match history.read(db).await? {
-            Some((version, rows)) => {
-                if db.info.is_none() {
-                    db.info = Some(ServerInfo::from_version_string(db.driver, &version));
-                }
-                let info = db.server_info().await?;
-                Ok((info, rows, true))
-            }
+            Some((version, rows)) => Ok((server_from(db, &version).await?, rows, true)),
             None => Ok((db.server_info().await?, Vec::new(), false)),
         }
     }
@@ -355,13 +349,7 @@ impl Migrator {
                 return Ok(None);
             }
         };
-        if db.info.is_none() {
-            db.info = Some(ServerInfo::from_version_string(
-                db.driver,
-                &fingerprint.server_version,
-            ));
-        }
-        let server = db.server_info().await?;
+        let server = server_from(db, &fingerprint.server_version).await?;
         if fingerprint.running != 0 {
             return Ok(None);
         }
@@ -733,14 +721,7 @@ impl Migrator {
         }
         let outcome = async {
             match &begin_with_body {
-                Some(script) => db.execute_script(script).await.map(|_| ()).map_err(|e| {
-                    Failure::Body(BodyError {
-                        message: db_message(&e),
-                        statement: None,
-                        source: Some(e),
-                        progress: None,
-                    })
-                })?,
+                Some(script) => run_sql(db, script).await.map_err(Failure::Body)?,
                 None => run_body(db, m).await.map_err(Failure::Body)?,
             }
             let ms = start.elapsed().as_millis() as i64;
@@ -1617,18 +1598,31 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Learn the server's identity from a version string a history query returned alongside its
+/// answer (no extra round trip when the connection does not know it yet).
+async fn server_from(db: &mut Db, version: &str) -> Result<ServerInfo, MigrateError> {
+    if db.info.is_none() {
+        db.info = Some(ServerInfo::from_version_string(db.driver, version));
+    }
+    Ok(db.server_info().await?)
+}
+
+/// Run SQL text as one script; a failure is the migration body's.
+async fn run_sql(db: &mut Db, sql: &str) -> Result<(), BodyError> {
+    db.execute_script(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| BodyError {
+            message: db_message(&e),
+            statement: None,
+            source: Some(e),
+            progress: None,
+        })
+}
+
 async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
     match &m.up {
-        Body::Sql(sql) => db
-            .execute_script(sql)
-            .await
-            .map(|_| ())
-            .map_err(|e| BodyError {
-                message: db_message(&e),
-                statement: None,
-                source: Some(e),
-                progress: None,
-            }),
+        Body::Sql(sql) => run_sql(db, sql).await,
         Body::Rust(f) => f(db).await.map_err(|e| {
             let message = db_message(e.as_ref());
             let source = match e.downcast::<sqlx::Error>() {

@@ -102,7 +102,8 @@ fn is_migration_name(name: &str) -> bool {
     !name.starts_with('.') && name.ends_with(".sql")
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
+/// A file's text, or why it cannot be used (the words the source reports).
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     std::fs::read(path)
         .map_err(|e| format!("cannot read: {e}"))
         .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".to_string()))

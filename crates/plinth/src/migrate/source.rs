@@ -27,6 +27,12 @@ pub fn checksum(text: &str) -> String {
     hex::encode(Sha256::digest(normalized.as_bytes()))
 }
 
+/// The checksum of a Rust migration: of what its `checksum_source` says it does. One function, so
+/// that the up-to-date check and the plan can never disagree about it.
+fn rust_checksum(checksum_source: &str) -> String {
+    checksum(&format!("rust:{checksum_source}"))
+}
+
 /// Behaviour a migration asks for in its leading comment lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Directives {
@@ -163,9 +169,7 @@ impl SqlFile {
     /// changed since the scan is an error (its checksum would no longer describe what runs).
     pub fn text(&self) -> Result<&str, SourceProblem> {
         let text = self.text.get_or_init(|| {
-            let text = std::fs::read(&self.origin)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8 text".into()))?;
+            let text = super::scan::read_text(Path::new(&self.origin))?;
             if checksum(&text) == self.checksum {
                 Ok(text)
             } else {
@@ -713,10 +717,7 @@ impl MigrationSource {
                     .map(|f| (m.version, Cow::Borrowed(f.checksum()))),
                 SourceBody::Rust {
                     checksum_source, ..
-                } => Some((
-                    m.version,
-                    Cow::Owned(checksum(&format!("rust:{checksum_source}"))),
-                )),
+                } => Some((m.version, Cow::Owned(rust_checksum(checksum_source)))),
             })
             .collect()
     }
@@ -765,38 +766,34 @@ impl MigrationSource {
                     } else {
                         m.down.for_backend(backend)
                     };
-                    if !read_text {
-                        out.push(Migration {
-                            version: m.version,
-                            name: m.name.clone(),
-                            up: Body::Sql(String::new()),
-                            down: None,
-                            down_origin: down.map(|d| d.origin.clone()),
-                            origin: file.origin.clone(),
-                            checksum: file.checksum().to_string(),
-                            directives: Directives::default(),
-                        });
-                        continue;
-                    }
-                    let texts = file
-                        .text()
-                        .and_then(|up| Ok((up, down.map(SqlFile::text).transpose()?)));
-                    let (sql, down_sql) = match texts {
-                        Ok(t) => t,
-                        Err(p) => {
-                            problems.push(p);
-                            continue;
+                    // Planning only needs the checksum: leave the texts unread.
+                    let (up, down_sql, directives) = if read_text {
+                        let texts = file
+                            .text()
+                            .and_then(|up| Ok((up, down.map(SqlFile::text).transpose()?)));
+                        match texts {
+                            Ok((sql, down_sql)) => (
+                                sql.to_string(),
+                                down_sql.map(str::to_string),
+                                Directives::parse(sql).unwrap_or_default(),
+                            ),
+                            Err(p) => {
+                                problems.push(p);
+                                continue;
+                            }
                         }
+                    } else {
+                        (String::new(), None, Directives::default())
                     };
                     out.push(Migration {
                         version: m.version,
                         name: m.name.clone(),
-                        up: Body::Sql(sql.to_string()),
-                        down: down_sql.map(str::to_string),
+                        up: Body::Sql(up),
+                        down: down_sql,
                         down_origin: down.map(|d| d.origin.clone()),
                         origin: file.origin.clone(),
                         checksum: file.checksum().to_string(),
-                        directives: Directives::parse(sql).unwrap_or_default(),
+                        directives,
                     });
                 }
                 SourceBody::Rust {
@@ -809,7 +806,7 @@ impl MigrationSource {
                     down: None,
                     down_origin: None,
                     origin: format!("rust:{}", m.name),
-                    checksum: checksum(&format!("rust:{}", checksum_source)),
+                    checksum: rust_checksum(checksum_source),
                     directives: Directives::default(),
                 }),
             }
