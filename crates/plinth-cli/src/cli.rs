@@ -3,13 +3,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use plinth::backend::{ConnectConfig, Db, DEFAULT_DATABASE_URL};
 use plinth::migrate::{
-    MigrateOptions, MigrationSource, PlanOptions, SourceError, TxMode, UpToDateCheck,
-    DEFAULT_HISTORY_TABLE,
+    MigrateOptions, MigrationSource, PlanOptions, SourceDigests, SourceError, TxMode,
+    UpToDateCheck, DEFAULT_HISTORY_TABLE,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Safe, observable schema changes for PostgreSQL, MySQL/MariaDB and SQLite.
 #[derive(Parser, Debug)]
@@ -251,6 +252,12 @@ pub struct Context {
     connection: Mutex<Option<Result<Db, CliError>>>,
     /// `migrate`'s up-to-date query, answered while the directory was read.
     check: Mutex<Option<UpToDateCheck>>,
+    /// The reading thread's first answer for `migrate`: the cached digests of an unchanged
+    /// directory, sent before the source is built (see [`Context::cached_digests`]).
+    digests: Mutex<Option<oneshot::Receiver<Option<SourceDigests>>>>,
+    /// Held while the reading thread, having found the directory unchanged, waits to learn whether
+    /// the source is needed at all; dropped by [`Context::source`] to let it build.
+    build_gate: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl Context {
@@ -275,6 +282,8 @@ impl Context {
             source_read: Mutex::new(None),
             connection: Mutex::new(None),
             check: Mutex::new(None),
+            digests: Mutex::new(None),
+            build_gate: Mutex::new(None),
         })
     }
 
@@ -292,15 +301,59 @@ impl Context {
     /// Start reading the migrations directory on another thread, so that the files are read while
     /// the runtime starts and the connection is made (an up-to-date `migrate` is mostly these two
     /// waits). Call it first thing; [`Context::source`] collects the result.
-    pub fn start_source_read(&self) {
+    pub fn start_source_read(&self, command: &Command) {
         let dir = self.source_dir.clone();
         let cache = self.cache_dir.clone();
+        // `migrate` first asks the cache whether the directory is unchanged: if so, its digests
+        // may answer the up-to-date check before the source is built (or without it).
+        // When they do, the source is built only if asked for: an up-to-date run never waits for
+        // it, and it does not compete for the CPU with the rest of the run.
+        let probe = match (command, &cache) {
+            (Command::Migrate(_), Some(_)) => {
+                let (tx, rx) = oneshot::channel();
+                let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+                if let (Ok(mut digests), Ok(mut build_gate)) =
+                    (self.digests.lock(), self.build_gate.lock())
+                {
+                    *digests = Some(rx);
+                    *build_gate = Some(gate);
+                }
+                Some((tx, gate_rx))
+            }
+            _ => None,
+        };
         let handle = std::thread::Builder::new()
             .name("plinth-source".into())
-            .spawn(move || MigrationSource::from_dir_cached(&dir, cache.as_deref()));
+            .spawn(move || {
+                if let (Some((tx, gate)), Some(cache)) = (probe, cache.as_deref()) {
+                    let digests = MigrationSource::cached_digests(&dir, cache);
+                    let found = digests.is_some();
+                    let _ = tx.send(digests);
+                    if found {
+                        // Returns when the gate is dropped: the source is wanted after all.
+                        let _ = gate.recv();
+                    }
+                }
+                MigrationSource::from_dir_cached(&dir, cache.as_deref())
+            });
         if let (Ok(handle), Ok(mut slot)) = (handle, self.source_read.lock()) {
             *slot = Some(handle);
         }
+    }
+
+    /// The source will not be needed (the cached digests answered): the reading thread stays
+    /// parked until the process exits instead of building it while the run finishes.
+    pub fn source_not_needed(&self) {
+        if let Some(gate) = self.build_gate.lock().ok().and_then(|mut g| g.take()) {
+            std::mem::forget(gate);
+        }
+    }
+
+    /// The cached digests of the migrations directory, when the reading thread found it unchanged
+    /// ([`MigrationSource::cached_digests`]); None otherwise, or when it was not asked.
+    pub async fn cached_digests(&self) -> Option<SourceDigests> {
+        let rx = self.digests.lock().ok().and_then(|mut slot| slot.take())?;
+        rx.await.ok().flatten()
     }
 
     /// Connect now, while the directory is being read; [`Context::connect`] hands the connection
@@ -373,6 +426,9 @@ impl Context {
 
     /// Read the migrations directory (or collect the read [`Context::start_source_read`] began).
     pub fn source(&self) -> Result<MigrationSource, CliError> {
+        if let Ok(mut gate) = self.build_gate.lock() {
+            gate.take();
+        }
         let started = self
             .source_read
             .lock()

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     output::init_logging(&ctx, args.verbose, args.quiet);
     let prefetch = cli::Context::prefetches(&args.command);
     if prefetch {
-        ctx.start_source_read();
+        ctx.start_source_read(&args.command);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,7 +3,7 @@
 //! digest never says "up to date" when reading every row would not.
 
 use plinth::backend::{ConnectConfig, Db};
-use plinth::migrate::{MigrateError, MigrateOptions, Migrator, Quiet};
+use plinth::migrate::{MigrateError, MigrateOptions, Migrator, Quiet, UpToDateCheck};
 use plinth::MigrationSource;
 use plinth_testkit::{test_db, Kind, TestDb};
 
@@ -23,6 +23,8 @@ fn source(extra: &[(&str, &str)]) -> MigrationSource {
     MigrationSource::from_files(files.into_iter()).unwrap()
 }
 
+/// Migrate; first ask the check the way the CLI does for a directory the checksum cache found
+/// unchanged (digests only, no source), and require the same verdict as the full check's.
 async fn migrate(
     t: &TestDb,
     source: MigrationSource,
@@ -30,10 +32,18 @@ async fn migrate(
     let mut db = Db::connect(&t.url, &ConnectConfig::default())
         .await
         .unwrap();
+    let check = UpToDateCheck::run(&mut db, HISTORY).await;
+    let by_digests = check.matches(&mut db, &source.digests()).await.unwrap();
     let report = Migrator::new(source, MigrateOptions::default())
         .migrate(&mut db, &Quiet)
         .await;
     let _ = db.close().await;
+    let fast = report.as_ref().is_ok_and(|r| r.fast_path);
+    assert_eq!(
+        by_digests.is_some(),
+        fast,
+        "cached digests and the source disagree: {report:?}"
+    );
     report
 }
 

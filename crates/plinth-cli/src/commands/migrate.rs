@@ -2,20 +2,45 @@
 
 use crate::cli::{CliError, Context, MigrateArgs};
 use crate::output::{self, Progress};
-use plinth::migrate::Migrator;
+use plinth::migrate::{MigrateReport, Migrator};
 
 /// Run `migrate`.
 pub async fn run(ctx: &Context, args: &MigrateArgs) -> Result<i32, CliError> {
-    let source = ctx.source()?;
-    let mut db = ctx.connect().await?;
-    let migrator = Migrator::new(source, ctx.migrate_options(args));
-    let progress = Progress::new();
-    let result = match ctx.take_check() {
-        Some(check) => migrator.migrate_checked(&mut db, check, &progress).await,
-        None => migrator.migrate(&mut db, &progress).await,
+    let check = ctx.take_check();
+    // An unchanged directory's cached digests can answer the up-to-date check without building
+    // the source; anything else takes the full path with the same check.
+    let mut connection = None;
+    let mut up_to_date = None;
+    if let (Some(digests), Some(check)) = (ctx.cached_digests().await, &check) {
+        let mut db = ctx.connect().await?;
+        up_to_date = check
+            .matches(&mut db, &digests)
+            .await
+            .map_err(|e| super::migrate_error(ctx, e))?;
+        connection = Some(db);
+    }
+    let (report, mut db) = match (up_to_date, connection) {
+        (Some(server), Some(db)) => {
+            tracing::debug!(backend = %server.backend, "database is up to date (cached digest)");
+            ctx.source_not_needed();
+            (MigrateReport::up_to_date(server), db)
+        }
+        (_, connection) => {
+            let source = ctx.source()?;
+            let mut db = match connection {
+                Some(db) => db,
+                None => ctx.connect().await?,
+            };
+            let migrator = Migrator::new(source, ctx.migrate_options(args));
+            let progress = Progress::new();
+            let result = match check {
+                Some(check) => migrator.migrate_checked(&mut db, check, &progress).await,
+                None => migrator.migrate(&mut db, &progress).await,
+            };
+            progress.finish();
+            (result.map_err(|e| super::migrate_error(ctx, e))?, db)
+        }
     };
-    progress.finish();
-    let report = result.map_err(|e| super::migrate_error(ctx, e))?;
     let wait = match args.wait_replicas {
         Some(secs) if report.dry_run.is_none() => {
             Some(super::replicas::wait(ctx, &mut db, std::time::Duration::from_secs(secs)).await)

@@ -45,6 +45,15 @@ impl Backend {
         }
     }
 
+    /// The driver that speaks to this backend (MySQL and MariaDB share one).
+    pub fn driver(self) -> Driver {
+        match self {
+            Backend::Postgres => Driver::Postgres,
+            Backend::MySql | Backend::MariaDb => Driver::MySql,
+            Backend::Sqlite => Driver::Sqlite,
+        }
+    }
+
     /// True for MySQL and MariaDB, which share the wire protocol and implicit DDL commits.
     pub fn is_mysql_family(self) -> bool {
         matches!(self, Backend::MySql | Backend::MariaDb)

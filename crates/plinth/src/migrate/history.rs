@@ -417,7 +417,7 @@ impl History {
 
     /// The up-to-date check in one round trip: the server's version string, the number of `running`
     /// rows, and a digest of every (version, checksum) recorded as `success` or `skipped`, computed
-    /// by the server so that no row crosses the wire ([`History::expected_digest`] computes the same
+    /// by the server so that no row crosses the wire ([`expected_digest`] computes the same
     /// digest from the source). None when the table does not exist yet.
     ///
     /// The digest is a SHA-256 of `version:checksum,…` in version order on PostgreSQL, that text
@@ -465,47 +465,6 @@ impl History {
             })),
             Err(e) if is_missing_table(&e, self.driver) => Ok(None),
             Err(e) => Err(self.err(e)),
-        }
-    }
-
-    /// The digest [`History::fingerprint`] would return if history recorded exactly these
-    /// (version, checksum) pairs, in version order, as applied.
-    pub fn expected_digest<S: AsRef<str>>(&self, rows: &[(i64, S)]) -> String {
-        match self.driver {
-            Driver::MySql => {
-                let (mut a, mut b) = (0u64, 0u64);
-                let mut number = itoa::Buffer::new();
-                for (v, c) in rows {
-                    let (v, c) = (number.format(*v).as_bytes(), c.as_ref().as_bytes());
-                    let mut h = crc32fast::Hasher::new();
-                    h.update(v);
-                    h.update(b":");
-                    h.update(c);
-                    a += u64::from(h.finalize());
-                    let mut h = crc32fast::Hasher::new();
-                    h.update(c);
-                    h.update(b":");
-                    h.update(v);
-                    b += u64::from(h.finalize());
-                }
-                format!("{}:{a}:{b}", rows.len())
-            }
-            Driver::Postgres | Driver::Sqlite => {
-                let mut text = String::with_capacity(rows.len() * 80);
-                for (i, (v, c)) in rows.iter().enumerate() {
-                    if i > 0 {
-                        text.push(',');
-                    }
-                    text.push_str(itoa::Buffer::new().format(*v));
-                    text.push(':');
-                    text.push_str(c.as_ref());
-                }
-                if self.driver == Driver::Sqlite {
-                    text
-                } else {
-                    hex::encode(Sha256::digest(text.as_bytes()))
-                }
-            }
         }
     }
 
@@ -854,4 +813,51 @@ pub fn is_missing_table(e: &sqlx::Error, driver: Driver) -> bool {
             .is_some_and(|m| m.number() == 1146),
         Driver::Sqlite => db.message().starts_with("no such table: "),
     }
+}
+
+/// The digest [`History::fingerprint`] would return if history recorded exactly these
+/// (version, checksum) pairs, in version order, as applied: computed on the same terms as the
+/// server's, so that equality means the same rows.
+pub fn expected_digest<S: AsRef<str>>(driver: Driver, rows: &[(i64, S)]) -> String {
+    match driver {
+        Driver::MySql => {
+            let (mut a, mut b) = (0u64, 0u64);
+            let mut number = itoa::Buffer::new();
+            for (v, c) in rows {
+                let (v, c) = (number.format(*v).as_bytes(), c.as_ref().as_bytes());
+                let mut h = crc32fast::Hasher::new();
+                h.update(v);
+                h.update(b":");
+                h.update(c);
+                a += u64::from(h.finalize());
+                let mut h = crc32fast::Hasher::new();
+                h.update(c);
+                h.update(b":");
+                h.update(v);
+                b += u64::from(h.finalize());
+            }
+            format!("{}:{a}:{b}", rows.len())
+        }
+        Driver::Postgres | Driver::Sqlite => {
+            let mut text = String::with_capacity(rows.len() * 80);
+            for (i, (v, c)) in rows.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(itoa::Buffer::new().format(*v));
+                text.push(':');
+                text.push_str(c.as_ref());
+            }
+            if driver == Driver::Sqlite {
+                text
+            } else {
+                hex::encode(Sha256::digest(text.as_bytes()))
+            }
+        }
+    }
+}
+
+/// A fixed-size stand-in for a digest, to compare or store (SQLite's digest is the whole list).
+pub fn digest_key(digest: &str) -> String {
+    hex::encode(Sha256::digest(digest.as_bytes()))
 }

@@ -18,7 +18,8 @@ pub use runner::{
 };
 pub use scan::default_cache_dir;
 pub use source::{
-    checksum, Directives, Migration, MigrationSource, SourceError, SourceProblem, SqlFile,
+    checksum, Directives, Migration, MigrationSource, SourceDigests, SourceError, SourceProblem,
+    SqlFile,
 };
 
 use crate::backend::Backend;

@@ -6,11 +6,12 @@
 #![allow(clippy::result_large_err)]
 
 use super::history::{
-    EventWrite, Fingerprint, History, HistoryError, HistoryEvent, HistoryRecord, RowWrite, Status,
+    digest_key, EventWrite, Fingerprint, History, HistoryError, HistoryEvent, HistoryRecord,
+    RowWrite, Status,
 };
 use super::lock::{self, LockError};
 use super::plan::{plan, Blocker, Plan, PlanOptions, State};
-use super::source::{Body, Migration, MigrationSource, SourceError};
+use super::source::{Body, Migration, MigrationSource, SourceDigests, SourceError};
 use crate::backend::{Backend, ConnectConfig, ConnectError, Db, Driver, ServerInfo};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -143,6 +144,18 @@ pub struct MigrateReport {
     pub dry_run: Option<Vec<DryRunStep>>,
     /// Whether the fast path answered (one query, no lock).
     pub fast_path: bool,
+}
+
+impl MigrateReport {
+    /// The answer of the up-to-date check: nothing to do, found with one query and no lock.
+    pub fn up_to_date(server: ServerInfo) -> MigrateReport {
+        MigrateReport {
+            server,
+            applied: Vec::new(),
+            dry_run: None,
+            fast_path: true,
+        }
+    }
 }
 
 /// A `status` answer.
@@ -302,6 +315,44 @@ impl UpToDateCheck {
         };
         UpToDateCheck(answer)
     }
+
+    /// Whether the database is up to date with a source known only by its digests (a directory
+    /// the checksum cache found unchanged, [`MigrationSource::cached_digests`]): Some(server) when
+    /// it is. None means only the full read can tell: build the source and call
+    /// [`Migrator::migrate_checked`] with this same check.
+    pub async fn matches(
+        &self,
+        db: &mut Db,
+        digests: &SourceDigests,
+    ) -> Result<Option<ServerInfo>, MigrateError> {
+        self.verdict(db, |b| digests.get(b).map(str::to_owned))
+            .await
+    }
+
+    /// Compare the server's digest with the source's (`expected`, as a [`digest_key`]): Some(server)
+    /// only when they are equal and no run is in progress.
+    async fn verdict(
+        &self,
+        db: &mut Db,
+        expected: impl FnOnce(Backend) -> Option<String>,
+    ) -> Result<Option<ServerInfo>, MigrateError> {
+        let fingerprint = match &self.0 {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // An old server without sha256(), say: the full read is always correct.
+                tracing::debug!(error = %e, "up-to-date check failed; reading history instead");
+                return Ok(None);
+            }
+        };
+        let server = server_from(db, &fingerprint.server_version).await?;
+        if fingerprint.running != 0 {
+            return Ok(None);
+        }
+        let same =
+            expected(server.backend).is_some_and(|key| key == digest_key(&fingerprint.digest));
+        Ok(same.then_some(server))
+    }
 }
 
 impl Migrator {
@@ -337,26 +388,14 @@ impl Migrator {
     async fn up_to_date(
         &self,
         db: &mut Db,
-        history: &History,
-        check: UpToDateCheck,
+        check: &UpToDateCheck,
     ) -> Result<Option<ServerInfo>, MigrateError> {
-        let fingerprint = match check.0 {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                // An old server without sha256(), say: the full read is always correct.
-                tracing::debug!(error = %e, "up-to-date check failed; reading history instead");
-                return Ok(None);
-            }
-        };
-        let server = server_from(db, &fingerprint.server_version).await?;
-        if fingerprint.running != 0 {
-            return Ok(None);
-        }
-        let Some(rows) = self.source.checksums(server.backend) else {
-            return Ok(None);
-        };
-        Ok((history.expected_digest(&rows) == fingerprint.digest).then_some(server))
+        check
+            .verdict(db, |b| {
+                let digest = self.source.expected_digest(b)?;
+                Some(digest_key(&digest))
+            })
+            .await
     }
 
     /// Every migration's state, without changing anything.
@@ -510,14 +549,9 @@ impl Migrator {
         observer: &dyn Observer,
     ) -> Result<MigrateReport, MigrateError> {
         let history = self.history(db)?;
-        if let Some(server) = self.up_to_date(db, &history, check).await? {
+        if let Some(server) = self.up_to_date(db, &check).await? {
             tracing::debug!(backend = %server.backend, "database is up to date (digest)");
-            return Ok(MigrateReport {
-                server,
-                applied: Vec::new(),
-                dry_run: None,
-                fast_path: true,
-            });
+            return Ok(MigrateReport::up_to_date(server));
         }
         let (server, rows, _) = self.read(db, &history).await?;
         let migrations = self.source.resolve(server.backend)?;

@@ -16,8 +16,12 @@
 //!   settled before the cache was written: adding, removing or renaming a file changes them.
 //! - Anything unexpected (no cache, unreadable or foreign cache, a stat that fails) means reading the
 //!   files, exactly as without a cache. The cache can make a check faster, never different.
+//! - The cache also keeps the source's digests ([`SourceDigests`]), written only beside a reusable
+//!   listing; [`probe`] hands them out only when that listing and every file's stamp still match,
+//!   that is, when building the source would give the very source they were computed from.
 
-use super::source::checksum;
+use super::source::{checksum, SourceDigests};
+use crate::backend::Backend;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,8 +33,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const SETTLE: Duration = Duration::from_millis(200);
 const SETTLE_NS: i64 = 200_000_000;
 
+/// From how many files a scan reads them on two threads (a read is several system calls).
+const PARALLEL_FROM: usize = 64;
+
+/// From how many files [`probe`] stats them on two threads (a thread costs about 50 stats).
+const PARALLEL_STATS_FROM: usize = 256;
+
 /// First line of a cache file: the format and the checksum algorithm it holds.
-const HEADER: &str = "plinth-checksum-cache 1 sha256-lf";
+const HEADER: &str = "plinth-checksum-cache 2 sha256-lf";
 
 /// Where the CLI keeps checksum caches: `$PLINTH_CACHE_DIR`, else `$XDG_CACHE_HOME/plinth`, else
 /// `$HOME/.cache/plinth`. `PLINTH_CACHE_DIR=off` (or empty) turns the cache off.
@@ -91,6 +101,79 @@ struct Cached {
     files: Vec<(String, Stamp, String)>,
 }
 
+/// The cache file for a directory (by its canonical path), and that path.
+fn cache_file(dir: &Path, cache_dir: &Path) -> (PathBuf, String) {
+    let canonical = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string();
+    let key = hex::encode(&Sha256::digest(canonical.as_bytes())[..10]);
+    (cache_dir.join(format!("checksums-{key}.txt")), canonical)
+}
+
+/// The cached source digests for `dir`, when its listing and every file's stamp match the cache:
+/// one `stat` per file, nothing read or parsed beyond the cache file. None when anything differs
+/// or is missing (the caller then builds the source, which refreshes the cache).
+pub(crate) fn probe(dir: &Path, cache_dir: &Path) -> Option<SourceDigests> {
+    let (file, canonical) = cache_file(dir, cache_dir);
+    let text = std::fs::read_to_string(file).ok()?;
+    let mut lines = text.lines();
+    let (dir_stamp, written_ns) = head(&mut lines, &canonical)?;
+    let stats = stats::Dir::open(dir)?;
+    let now = stats.stamp()?;
+    if dir_stamp != Some(now) || now.ctime_ns + SETTLE_NS > written_ns {
+        return None;
+    }
+    let mut digests = Vec::new();
+    let mut entries = Vec::new();
+    for line in lines {
+        if let Some(d) = line.strip_prefix("digest ") {
+            digests.push(parse_digest(d)?);
+            continue;
+        }
+        let mut words = line.splitn(6, ' ');
+        let stamp = parse_stamp(&mut words)?;
+        let (sum, name) = (words.next()?, words.next()?);
+        if sum.len() != 64 || !is_migration_name(name) {
+            return None;
+        }
+        entries.push((name, stamp));
+    }
+    let unchanged = |part: &[(&str, Stamp)]| part.iter().all(|(n, s)| stats.stat(n) == Some(*s));
+    // A stat is mostly the kernel's path lookup: two threads halve the wait on large directories.
+    let all_unchanged = if entries.len() < PARALLEL_STATS_FROM {
+        unchanged(&entries)
+    } else {
+        let (first, second) = entries.split_at(entries.len() / 2);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| unchanged(second));
+            unchanged(first) && other.join().unwrap_or(false)
+        })
+    };
+    (all_unchanged && !digests.is_empty()).then_some(SourceDigests(digests))
+}
+
+/// The lines after the header of a cache file for `canonical`: the directory's stamp (if the
+/// listing may be reused) and when the cache was written. None for a foreign or damaged file.
+fn head<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+    canonical: &str,
+) -> Option<(Option<Stamp>, i64)> {
+    if lines.next()? != HEADER || lines.next()? != canonical {
+        return None;
+    }
+    let dir = lines.next()?.strip_prefix("dir ")?;
+    let written = lines.next()?.strip_prefix("written ")?.parse().ok()?;
+    Some((parse_stamp(&mut dir.split(' ')), written))
+}
+
+/// `BACKEND KEY` of a `digest` line.
+fn parse_digest(line: &str) -> Option<(Backend, String)> {
+    let (backend, key) = line.split_once(' ')?;
+    let key_ok = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    Some((Backend::parse(backend)?, key.to_string())).filter(|_| key_ok)
+}
+
 fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -115,17 +198,10 @@ impl Scan {
     pub fn run(dir: &Path, cache_dir: Option<&Path>) -> Result<Scan, std::io::Error> {
         let started_ns = now_ns();
         // Without a cache there is nothing to key, stat or save: list and read.
-        let canonical = match cache_dir {
-            Some(_) => std::fs::canonicalize(dir)
-                .unwrap_or_else(|_| dir.to_path_buf())
-                .display()
-                .to_string(),
-            None => String::new(),
+        let (cache_file, canonical) = match cache_dir.map(|d| cache_file(dir, d)) {
+            Some((file, canonical)) => (Some(file), canonical),
+            None => (None, String::new()),
         };
-        let cache_file = cache_dir.map(|d| {
-            let key = hex::encode(&Sha256::digest(canonical.as_bytes())[..10]);
-            d.join(format!("checksums-{key}.txt"))
-        });
         let cached = cache_file
             .as_deref()
             .map(|f| load(f, &canonical))
@@ -215,9 +291,10 @@ impl Scan {
         self.files.iter().filter(|f| f.text.is_none()).count()
     }
 
-    /// Write the cache for a directory whose source turned out valid. Best effort: a cache that
-    /// cannot be written only means reading the files next time.
-    pub fn save(&self) {
+    /// Write the cache for a directory whose source turned out valid, with that source's `digests`
+    /// when the listing can be reused. Best effort: a cache that cannot be written only means
+    /// reading the files next time.
+    pub fn save(&self, digests: impl FnOnce() -> SourceDigests) {
         let Some(file) = &self.cache_file else { return };
         if !self.stale {
             return;
@@ -235,11 +312,18 @@ impl Scan {
         }
         let mut out = format!("{HEADER}\n{}\n", self.canonical);
         // The listing may be reused only when every file is in the cache.
-        match self.dir_stamp.filter(settled).filter(|_| complete) {
+        let listing = self.dir_stamp.filter(settled).filter(|_| complete);
+        match listing {
             Some(d) => out.push_str(&format!("dir {}\n", fmt_stamp(&d))),
             None => out.push_str("dir -\n"),
         }
         out.push_str(&format!("written {}\n", self.started_ns));
+        // Digests describe this exact listing: without a reusable one they could not be checked.
+        if listing.is_some() {
+            for (backend, key) in digests().0 {
+                out.push_str(&format!("digest {backend} {key}\n"));
+            }
+        }
         out.push_str(&entries);
         let result = (|| {
             let parent = file.parent().unwrap_or(Path::new("."));
@@ -259,7 +343,6 @@ impl Scan {
 
 /// Read the files at `misses` (two threads when there are many: each read is several system calls).
 fn read_all(dir: &Path, files: &mut [ScannedFile], misses: &[usize]) {
-    const PARALLEL_FROM: usize = 64;
     let read = |f: &ScannedFile| {
         let text = read_text(&dir.join(&f.name));
         let sum = text.as_ref().ok().map(|t| checksum(t));
@@ -305,21 +388,15 @@ fn load(file: &Path, canonical: &str) -> Cached {
         return Cached::default();
     };
     let mut lines = text.lines();
-    if lines.next() != Some(HEADER) || lines.next() != Some(canonical) {
-        return Cached::default();
-    }
-    let mut cached = Cached::default();
-    let dir = lines.next().and_then(|l| l.strip_prefix("dir "));
-    cached.dir = dir.and_then(|d| parse_stamp(&mut d.split(' ')));
-    let Some(written) = lines
-        .next()
-        .and_then(|l| l.strip_prefix("written "))
-        .and_then(|w| w.parse().ok())
-    else {
+    let Some((dir, written_ns)) = head(&mut lines, canonical) else {
         return Cached::default();
     };
-    cached.written_ns = written;
-    for line in lines {
+    let mut cached = Cached {
+        dir,
+        written_ns,
+        files: Vec::new(),
+    };
+    for line in lines.filter(|l| !l.starts_with("digest ")) {
         let mut words = line.splitn(6, ' ');
         let Some(stamp) = parse_stamp(&mut words) else {
             return Cached::default();
@@ -451,7 +528,7 @@ mod tests {
         // First scan: everything read, cache written. Second: everything recognised.
         let first = Scan::run(d, c).expect("scan");
         assert_eq!((first.files.len(), first.cache_hits()), (20, 0));
-        first.save();
+        first.save(SourceDigests::default);
         let second = Scan::run(d, c).expect("scan");
         assert_eq!(second.cache_hits(), 20);
         let sums = |s: &Scan| files(s).into_iter().map(|f| (f.0, f.2)).collect::<Vec<_>>();
@@ -480,12 +557,12 @@ mod tests {
         assert!(seven.1, "the edited file must be read");
         assert_eq!(seven.2, checksum("CREATE TABLE t8 (id INT);\n"));
         assert_eq!(third.cache_hits(), 19);
-        third.save();
+        third.save(SourceDigests::default);
 
         // Files added and removed are seen although the listing came from the cache before.
         settle();
         let fourth = Scan::run(d, c).expect("scan");
-        fourth.save();
+        fourth.save(SourceDigests::default);
         write(d, "0021_t21.sql", "CREATE TABLE t21 (id INT);\n");
         fs::remove_file(d.join("0003_t3.sql")).expect("remove");
         let fifth = Scan::run(d, c).expect("scan");
@@ -496,13 +573,77 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_answers_only_for_the_directory_its_digests_were_computed_from() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cache = tempfile::tempdir().expect("cache");
+        let (d, c) = (dir.path(), cache.path());
+        // More files than PARALLEL_STATS_FROM, so both stat threads take part.
+        for i in 1..=300 {
+            let sql = format!("CREATE TABLE t{i} (id INT);\n");
+            write(d, &format!("{i:04}_t{i}.sql"), &sql);
+        }
+        write(d, "0301_only_pg.postgres.sql", "CREATE TABLE p (id INT);\n");
+        assert_eq!(probe(d, c), None, "no cache yet");
+        // Fresh files: cached neither by name nor by digest.
+        MigrationSource::from_dir_cached(d, Some(c)).expect("source");
+        assert_eq!(probe(d, c), None, "files not settled yet");
+        settle();
+        let source = MigrationSource::from_dir_cached(d, Some(c)).expect("source");
+        let digests = source.digests();
+        assert_eq!(probe(d, c).as_ref(), Some(&digests));
+        // Only PostgreSQL has a file for 0301: no digest for the others.
+        assert!(digests.get(Backend::Postgres).is_some());
+        assert_eq!(digests.get(Backend::Sqlite), None);
+
+        // The same length, the modification time put back: the probe still sees the edit.
+        let path = d.join("0150_t150.sql");
+        let mtime = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        write(d, "0150_t150.sql", "CREATE TABLE t999 (id INT);\n");
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(mtime))
+            .expect("set mtime");
+        assert_eq!(probe(d, c), None, "edited file");
+        settle();
+        let edited = MigrationSource::from_dir_cached(d, Some(c)).expect("source");
+        assert_ne!(edited.digests(), digests);
+        assert_eq!(probe(d, c), Some(edited.digests()));
+
+        // A file removed, then one added: the listing changed.
+        fs::remove_file(d.join("0002_t2.sql")).expect("remove");
+        assert_eq!(probe(d, c), None, "file removed");
+        settle();
+        MigrationSource::from_dir_cached(d, Some(c)).expect("source");
+        assert!(probe(d, c).is_some());
+        write(d, "0302_t302.sql", "CREATE TABLE t302 (id INT);\n");
+        assert_eq!(probe(d, c), None, "file added");
+
+        // A cache in the previous format (no digests) gives no answer.
+        settle();
+        MigrationSource::from_dir_cached(d, Some(c)).expect("source");
+        let (file, _) = cache_file(d, c);
+        let text = fs::read_to_string(&file).expect("cache");
+        let old: String = text
+            .replace(HEADER, "plinth-checksum-cache 1 sha256-lf")
+            .lines()
+            .filter(|l| !l.starts_with("digest "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&file, old).expect("write");
+        assert_eq!(probe(d, c), None, "old format");
+    }
+
+    #[test]
     fn fresh_files_are_not_cached_until_they_settle() {
         let dir = tempfile::tempdir().expect("dir");
         let cache = tempfile::tempdir().expect("cache");
         let (d, c) = (dir.path(), Some(cache.path()));
         write(d, "0001_a.sql", "SELECT 1;");
         let first = Scan::run(d, c).expect("scan");
-        first.save();
+        first.save(SourceDigests::default);
         // Written within SETTLE of the scan: a second edit in the same timestamp tick could hide
         // behind the same stat, so the file is read again.
         assert_eq!(Scan::run(d, c).expect("scan").cache_hits(), 0);
@@ -516,7 +657,7 @@ mod tests {
         write(d, "0001_a.sql", "SELECT 1;");
         settle();
         let first = Scan::run(d, c).expect("scan");
-        first.save();
+        first.save(SourceDigests::default);
         let file = first.cache_file.clone().expect("cache file");
         let good = fs::read_to_string(&file).expect("cache");
         for bad in [

@@ -303,6 +303,22 @@ pub enum SourceError {
     Invalid(Vec<SourceProblem>),
 }
 
+/// What the up-to-date check compares with the history table's digest, per backend (keys from
+/// [`crate::migrate::history::digest_key`]): small enough for the checksum cache to keep, so that
+/// an unchanged directory need not be parsed to answer the check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceDigests(pub(crate) Vec<(Backend, String)>);
+
+impl SourceDigests {
+    /// The digest key for `backend`, if every migration has a file for it.
+    pub fn get(&self, backend: Backend) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(b, _)| *b == backend)
+            .map(|(_, d)| d.as_str())
+    }
+}
+
 /// An ordered set of migrations from files, embedded files and Rust code.
 #[derive(Clone, Debug, Default)]
 pub struct MigrationSource {
@@ -460,8 +476,21 @@ impl MigrationSource {
             from_cache,
             "migrations directory read"
         );
-        scan.save();
+        scan.save(|| source.digests());
         Ok(source)
+    }
+
+    /// The digests the checksum cache holds for `dir`, when every file is provably as it was when
+    /// they were written (same listing, same stamps). Reads no migration file and parses nothing,
+    /// so an up-to-date `migrate` on a large directory costs one `stat` per file
+    /// ([`crate::migrate::UpToDateCheck::matches`]). None: build the source instead.
+    pub fn cached_digests(dir: &Path, cache_dir: &Path) -> Option<SourceDigests> {
+        let digests = super::scan::probe(dir, cache_dir);
+        tracing::debug!(
+            unchanged = digests.is_some(),
+            "migrations directory checked against the cache"
+        );
+        digests
     }
 
     /// Build a source from files embedded in the binary (see [`crate::embed_migrations`]).
@@ -720,6 +749,28 @@ impl MigrationSource {
                 } => Some((m.version, Cow::Owned(rust_checksum(checksum_source)))),
             })
             .collect()
+    }
+
+    /// The digest of this source's (version, checksum) list on `backend`, in the form the history
+    /// table's [`crate::migrate::history::History::fingerprint`] answers; None when some migration
+    /// has no file for `backend`.
+    pub fn expected_digest(&self, backend: Backend) -> Option<String> {
+        let rows = self.checksums(backend)?;
+        Some(super::history::expected_digest(backend.driver(), &rows))
+    }
+
+    /// [`MigrationSource::expected_digest`] for every backend, in the fixed-size form the checksum
+    /// cache keeps.
+    pub fn digests(&self) -> SourceDigests {
+        SourceDigests(
+            Backend::ALL
+                .into_iter()
+                .filter_map(|b| {
+                    let digest = self.expected_digest(b)?;
+                    Some((b, super::history::digest_key(&digest)))
+                })
+                .collect(),
+        )
     }
 
     /// Choose each migration's SQL for `backend` and compute checksums and directives. A migration
