@@ -120,7 +120,6 @@ pub struct Fingerprint {
     pub digest: String,
 }
 
-#[derive(FromRow)]
 struct RawRow {
     server_version: Option<String>,
     version: Option<i64>,
@@ -136,6 +135,35 @@ struct RawRow {
     attempts: Option<i64>,
     statements_applied: Option<i64>,
     statements_total: Option<i64>,
+}
+
+impl RawRow {
+    /// Decode by position, in [`History::read`]'s column order: on 10,000 rows, looking each
+    /// column up by name was a tenth of `status`'s time.
+    fn at<R>(r: &R) -> Result<RawRow, sqlx::Error>
+    where
+        R: Row,
+        usize: sqlx::ColumnIndex<R>,
+        for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(RawRow {
+            server_version: r.try_get(0)?,
+            version: r.try_get(1)?,
+            name: r.try_get(2)?,
+            checksum: r.try_get(3)?,
+            checksum_algorithm: r.try_get(4)?,
+            status: r.try_get(5)?,
+            applied_at: r.try_get(6)?,
+            duration_ms: r.try_get(7)?,
+            error_message: r.try_get(8)?,
+            db_type: r.try_get(9)?,
+            installed_by: r.try_get(10)?,
+            attempts: r.try_get(11)?,
+            statements_applied: r.try_get(12)?,
+            statements_total: r.try_get(13)?,
+        })
+    }
 }
 
 #[derive(FromRow)]
@@ -490,7 +518,7 @@ impl History {
         let sql = sqlx::AssertSqlSafe(sql);
         let result: Result<Vec<RawRow>, sqlx::Error> = with_conn!(&mut db.conn, c => {
             match sqlx::raw_sql(sql).fetch_all(&mut *c).await {
-                Ok(rows) => rows.iter().map(RawRow::from_row).collect(),
+                Ok(rows) => rows.iter().map(RawRow::at).collect(),
                 Err(e) => Err(e),
             }
         });

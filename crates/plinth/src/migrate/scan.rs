@@ -36,7 +36,7 @@ const SETTLE_NS: i64 = 200_000_000;
 /// From how many files a scan reads them on two threads (a read is several system calls).
 const PARALLEL_FROM: usize = 64;
 
-/// From how many files [`probe`] stats them on two threads (a thread costs about 50 stats).
+/// From how many files a scan stats them on two threads (a thread costs about 50 stats).
 const PARALLEL_STATS_FROM: usize = 256;
 
 /// First line of a cache file: the format and the checksum algorithm it holds.
@@ -139,18 +139,37 @@ pub(crate) fn probe(dir: &Path, cache_dir: &Path) -> Option<SourceDigests> {
         }
         entries.push((name, stamp));
     }
-    let unchanged = |part: &[(&str, Stamp)]| part.iter().all(|(n, s)| stats.stat(n) == Some(*s));
-    // A stat is mostly the kernel's path lookup: two threads halve the wait on large directories.
-    let all_unchanged = if entries.len() < PARALLEL_STATS_FROM {
-        unchanged(&entries)
-    } else {
-        let (first, second) = entries.split_at(entries.len() / 2);
-        std::thread::scope(|s| {
-            let other = s.spawn(|| unchanged(second));
-            unchanged(first) && other.join().unwrap_or(false)
-        })
+    let now = stat_all(Some(&stats), &entries, |e| e.0);
+    let unchanged = entries.iter().zip(now).all(|(e, s)| s == Some(e.1));
+    (unchanged && !digests.is_empty()).then_some(SourceDigests(digests))
+}
+
+/// The stamp of each item's file (None for a file that is gone or not regular, or without
+/// `stats`). A stat is mostly the kernel's path lookup: large directories are stat-ed on two
+/// threads.
+fn stat_all<T: Sync>(
+    stats: Option<&stats::Dir>,
+    items: &[T],
+    name: impl Fn(&T) -> &str + Sync,
+) -> Vec<Option<Stamp>> {
+    let Some(stats) = stats else {
+        return vec![None; items.len()];
     };
-    (all_unchanged && !digests.is_empty()).then_some(SourceDigests(digests))
+    let some =
+        |part: &[T]| -> Vec<Option<Stamp>> { part.iter().map(|i| stats.stat(name(i))).collect() };
+    if items.len() < PARALLEL_STATS_FROM {
+        return some(items);
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| some(second));
+        let mut out = some(first);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(some(second)),
+        }
+        out
+    })
 }
 
 /// The lines after the header of a cache file for `canonical`: the directory's stamp (if the
@@ -214,20 +233,18 @@ impl Scan {
             (Some(c), Some(d)) => c == d && settled(d, cached.written_ns),
             _ => false,
         };
-        let stat = |name: &str| stats.as_ref().and_then(|s| s.stat(name));
         let mut files: Vec<ScannedFile> = if reuse_listing {
             // Names and entries straight from the cache, in its (name) order: no lookups.
+            let stamps = stat_all(stats.as_ref(), &cached.files, |f| &f.0);
             cached
                 .files
                 .into_iter()
-                .map(|(name, then, sum)| {
-                    let stamp = stat(&name);
-                    ScannedFile {
-                        checksum: (stamp == Some(then)).then_some(sum),
-                        name,
-                        text: None,
-                        stamp,
-                    }
+                .zip(stamps)
+                .map(|((name, then, sum), stamp)| ScannedFile {
+                    checksum: (stamp == Some(then)).then_some(sum),
+                    name,
+                    text: None,
+                    stamp,
                 })
                 .collect()
         } else {
@@ -244,10 +261,11 @@ impl Scan {
                 .into_iter()
                 .map(|(name, stamp, sum)| (name, (stamp, sum)))
                 .collect();
+            let stamps = stat_all(stats.as_ref(), &names, |n| n);
             names
                 .into_iter()
-                .map(|name| {
-                    let stamp = stat(&name);
+                .zip(stamps)
+                .map(|(name, stamp)| {
                     let checksum = match (stamp, known.get(&name)) {
                         (Some(now), Some((then, sum))) if now == *then => Some(sum.clone()),
                         _ => None,
