@@ -392,6 +392,12 @@ impl Context {
         plinth::redact::scrub(text, &self.secrets)
     }
 
+    /// Whether connecting would create a database file (a SQLite URL whose file does not exist):
+    /// then a command checks its input before connecting.
+    pub fn connecting_creates_a_file(&self) -> bool {
+        self.sqlite_file_missing()
+    }
+
     /// Whether the URL names a SQLite database file that does not exist yet (or is not a file).
     fn sqlite_file_missing(&self) -> bool {
         let Some(rest) = self.url.strip_prefix("sqlite:") else {

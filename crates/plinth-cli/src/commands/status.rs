@@ -2,7 +2,7 @@
 
 use crate::cli::{CliError, Context, HistoryArgs};
 use crate::output;
-use plinth::migrate::{Migrator, State, StatusReport};
+use plinth::migrate::{HistoryRead, Migrator, State, StatusReport};
 use serde::Serialize;
 use serde_json::json;
 
@@ -16,19 +16,35 @@ async fn report_with_replication(
     ctx: &Context,
     replication: bool,
 ) -> Result<(StatusReport, Replication), CliError> {
-    let source = ctx.source()?;
-    let mut db = ctx.connect().await?;
-    // Read first: on a Galera node this also makes the history read below causal.
-    let rep = if replication {
-        Some(super::replicas::state(&mut db).await)
-    } else {
-        None
+    // The server's part first, while the reading thread builds the source; errors are still
+    // reported source first, as without the overlap. (Not for a SQLite file that does not exist
+    // yet: connecting would create it, so the source must prove valid first.)
+    let checked_first = match ctx.connecting_creates_a_file() {
+        true => Some(ctx.source()?),
+        false => None,
     };
+    let server_part = match ctx.connect().await {
+        Ok(mut db) => {
+            // Read first: on a Galera node this also makes the history read below causal.
+            let rep = if replication {
+                Some(super::replicas::state(&mut db).await)
+            } else {
+                None
+            };
+            let read = HistoryRead::run(&mut db, &ctx.history_table).await;
+            let _ = db.close().await;
+            Ok((rep, read))
+        }
+        Err(e) => Err(e),
+    };
+    let source = match checked_first {
+        Some(source) => source,
+        None => ctx.source()?,
+    };
+    let (rep, read) = server_part?;
     let r = Migrator::new(source, ctx.options())
-        .status(&mut db)
-        .await
+        .status_from(read)
         .map_err(|e| super::migrate_error(ctx, e));
-    let _ = db.close().await;
     Ok((r?, rep))
 }
 

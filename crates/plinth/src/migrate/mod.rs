@@ -13,8 +13,9 @@ pub mod source;
 pub use history::{HistoryEvent, HistoryRecord, Status, DEFAULT_HISTORY_TABLE};
 pub use plan::{plan, Blocker, Entry, Plan, PlanOptions, State};
 pub use runner::{
-    Applied, DownOptions, DryRunStep, MigrateError, MigrateOptions, MigrateReport, Migrator,
-    Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode, UpToDateCheck,
+    Applied, DownOptions, DryRunStep, HistoryRead, MigrateError, MigrateOptions, MigrateReport,
+    Migrator, Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode,
+    UpToDateCheck,
 };
 pub use scan::default_cache_dir;
 pub use source::{

@@ -355,6 +355,23 @@ impl UpToDateCheck {
     }
 }
 
+/// The server's half of `status`: every history row and the server's identity, read without a
+/// migration source, so a caller can read it while the source is still being built (the CLI does)
+/// and pass it to [`Migrator::status_from`].
+#[derive(Debug)]
+pub struct HistoryRead(Result<(ServerInfo, Vec<HistoryRecord>), MigrateError>);
+
+impl HistoryRead {
+    /// Read this history table.
+    pub async fn run(db: &mut Db, history_table: &str) -> HistoryRead {
+        let read = match History::new(history_table, db.driver) {
+            Ok(history) => read_history(db, &history).await,
+            Err(e) => Err(e.into()),
+        };
+        HistoryRead(read.map(|(server, rows, _)| (server, rows)))
+    }
+}
+
 impl Migrator {
     /// A migrator for this source.
     pub fn new(source: MigrationSource, options: MigrateOptions) -> Self {
@@ -376,10 +393,7 @@ impl Migrator {
         db: &mut Db,
         history: &History,
     ) -> Result<(ServerInfo, Vec<HistoryRecord>, bool), MigrateError> {
-        match history.read(db).await? {
-            Some((version, rows)) => Ok((server_from(db, &version).await?, rows, true)),
-            None => Ok((db.server_info().await?, Vec::new(), false)),
-        }
+        read_history(db, history).await
     }
 
     /// The fast path of `migrate`, one query: Some(server) when history's digest equals the
@@ -400,8 +414,14 @@ impl Migrator {
 
     /// Every migration's state, without changing anything.
     pub async fn status(&self, db: &mut Db) -> Result<StatusReport, MigrateError> {
-        let history = self.history(db)?;
-        let (server, rows, _) = self.read(db, &history).await?;
+        let read = HistoryRead::run(db, &self.options.history_table).await;
+        self.status_from(read)
+    }
+
+    /// [`Migrator::status`] with history already read (see [`HistoryRead`]); it must come from the
+    /// same history table.
+    pub fn status_from(&self, read: HistoryRead) -> Result<StatusReport, MigrateError> {
+        let (server, rows) = read.0?;
         // Status needs checksums, not SQL: files the checksum cache recognised stay unread.
         let migrations = self.source.resolve_for_plan(server.backend)?;
         let plan = plan(&migrations, &rows, &self.options.plan);
@@ -1639,6 +1659,17 @@ async fn server_from(db: &mut Db, version: &str) -> Result<ServerInfo, MigrateEr
         db.info = Some(ServerInfo::from_version_string(db.driver, version));
     }
     Ok(db.server_info().await?)
+}
+
+/// Every history row and the server's identity (one query); `false` when the table does not exist.
+async fn read_history(
+    db: &mut Db,
+    history: &History,
+) -> Result<(ServerInfo, Vec<HistoryRecord>, bool), MigrateError> {
+    match history.read(db).await? {
+        Some((version, rows)) => Ok((server_from(db, &version).await?, rows, true)),
+        None => Ok((db.server_info().await?, Vec::new(), false)),
+    }
 }
 
 /// Run SQL text as one script; a failure is the migration body's.
