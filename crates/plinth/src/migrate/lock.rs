@@ -178,6 +178,12 @@ struct Lease {
 }
 
 impl Fence {
+    /// Whether holding the lock must be re-checked before each migration (a Galera lease, or
+    /// writes that must be read back): then no write may run ahead of that check.
+    pub fn checks_each_migration(&self) -> bool {
+        self.lease.is_some() || self.confirm_writes
+    }
+
     /// Stop if the lease this run took has been lost: the renewal task said so, or the lease row,
     /// read on the migrating connection, no longer names this migrator or has expired.
     pub async fn check(&self, db: &mut Db) -> Result<(), LockError> {

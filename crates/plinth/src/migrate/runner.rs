@@ -700,10 +700,14 @@ impl Migrator {
                 .await?;
             return Ok(done);
         }
-        for (m, exists) in &todo {
+        // Whether the current migration's `running` row was committed with the previous one's
+        // `success` row (MySQL/MariaDB, see `Opening`).
+        let mut opened = false;
+        for (i, (m, exists)) in todo.iter().enumerate() {
             // Still the lock's holder? (A Galera lease can be lost; session locks cannot.)
             fence.check(db).await?;
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
+                opened = false;
                 record_skip(db, history, backend, &actor, m, *exists, &reason).await?;
                 observer.event(&RunEvent::Skipped {
                     migration: m,
@@ -715,15 +719,34 @@ impl Migrator {
             observer.event(&RunEvent::Started { migration: m });
             let start = Instant::now();
             if self.transactional(backend, m) {
+                opened = false;
                 self.apply_in_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
             } else if let (true, Some(sql)) = (backend.is_mysql_family(), m.sql()) {
                 let committed = resume_from(m.version);
-                self.apply_statements(
-                    db, history, backend, &actor, m, sql, *exists, committed, start,
-                )
-                .await?;
+                let next = todo.get(i + 1).and_then(|(n, n_exists)| {
+                    let simple = !fence.checks_each_migration()
+                        && resume_from(n.version) == 0
+                        && Self::requirement_unmet(backend, db.info.as_ref(), n).is_none();
+                    let total = split::split_mysql(n.sql().filter(|_| simple)?).len() as i64;
+                    Some(Opening {
+                        migration: n,
+                        exists: *n_exists,
+                        total,
+                    })
+                });
+                let run = Statements {
+                    sql,
+                    exists: *exists,
+                    committed,
+                    opened,
+                    next,
+                };
+                opened = self
+                    .apply_statements(db, history, backend, &actor, m, run, start)
+                    .await?;
             } else {
+                opened = false;
                 self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
             }
@@ -886,6 +909,8 @@ impl Migrator {
     /// transaction where the server allows it (DML), right after it otherwise (DDL). A retry after a
     /// failure resumes after the statements already committed, when they are unchanged in the file.
     #[allow(clippy::too_many_arguments)]
+    /// Returns whether the next migration's `running` row was committed with this one's `success`
+    /// row (`run.next`).
     async fn apply_statements(
         &self,
         db: &mut Db,
@@ -893,11 +918,16 @@ impl Migrator {
         backend: Backend,
         actor: &str,
         m: &Migration,
-        sql: &str,
-        exists: bool,
-        committed: i64,
+        run: Statements<'_>,
         start: Instant,
-    ) -> Result<(), MigrateError> {
+    ) -> Result<bool, MigrateError> {
+        let Statements {
+            sql,
+            exists,
+            committed,
+            opened,
+            mut next,
+        } = run;
         let stmts = split::split_mysql(sql);
         let total = stmts.len() as i64;
         let mut from = 0i64;
@@ -917,33 +947,28 @@ impl Migrator {
         }
         let note = (from > 0).then(|| format!("resuming at statement {} of {total}", from + 1));
         // The `running` row and its `started` event commit together: one commit (a log flush on
-        // InnoDB) instead of two.
-        begin(db).await?;
-        let opened = async {
-            history
-                .upsert(
-                    db,
-                    exists,
-                    &RowWrite {
-                        statements_applied: Some(from),
-                        statements_total: Some(total),
-                        ..row(m, Status::Running, 0, None, backend, actor, 1)
-                    },
-                )
-                .await?;
-            history
-                .event(
-                    db,
-                    &event(m, "started", actor, Some(&m.checksum), note.as_deref()),
-                )
-                .await
+        // InnoDB) instead of two; with the previous migration's `success` row when it could.
+        if !(opened && from == 0) {
+            begin(db).await?;
+            let opening = open_writes(
+                db,
+                history,
+                backend,
+                actor,
+                m,
+                exists,
+                from,
+                total,
+                note.as_deref(),
+            )
+            .await;
+            if let Err(e) = opening {
+                rollback(db, "writing the running row failed").await;
+                return Err(e.into());
+            }
+            commit(db).await?;
         }
-        .await;
-        if let Err(e) = opened {
-            rollback(db, "writing the running row failed").await;
-            return Err(e.into());
-        }
-        commit(db).await?;
+        let mut merged = false;
         // Inside a transaction the file opened itself, statements and journal commit together
         // with the file's own COMMIT; a DDL statement commits itself, and its journal entry then
         // gets a transaction of its own; any other statement runs in a BEGIN … COMMIT with its
@@ -1004,29 +1029,45 @@ impl Migrator {
                 in_file_tx = false;
             }
             let finish = own && n == total;
+            // After a last statement that committed itself, the next migration's opening writes
+            // may join this one's closing transaction.
+            let with_next = if finish && ddl { next.take() } else { None };
             if ddl {
                 begin(db).await?;
             }
-            let journal = async {
-                if !finish {
-                    history.set_progress(db, m.version, n).await?;
-                }
-                history
-                    .event(
-                        db,
-                        &EventWrite {
-                            statement_index: Some(n),
-                            ..event(m, "statement", actor, Some(&st.hash()), None)
-                        },
-                    )
-                    .await?;
-                if finish {
-                    self.record_success(db, history, backend, actor, m, total, start)
-                        .await?;
-                }
-                Ok::<(), HistoryError>(())
+            let hash = st.hash();
+            let close = Closing {
+                n,
+                total,
+                finish,
+                hash: &hash,
+            };
+            let mut journal = self
+                .close_statement(
+                    db,
+                    history,
+                    backend,
+                    actor,
+                    m,
+                    &close,
+                    start,
+                    with_next.as_ref(),
+                )
+                .await;
+            if journal.is_err() && with_next.is_some() {
+                // Record this migration alone; the next one opens itself, as without the merge.
+                rollback(
+                    db,
+                    "opening the next migration with this one's record failed",
+                )
+                .await;
+                begin(db).await?;
+                journal = self
+                    .close_statement(db, history, backend, actor, m, &close, start, None)
+                    .await;
+            } else {
+                merged = with_next.is_some();
             }
-            .await;
             if let Err(e) = journal {
                 if own {
                     rollback(db, "journal write failed").await;
@@ -1041,6 +1082,43 @@ impl Migrator {
         if !finished {
             self.record_success(db, history, backend, actor, m, total, start)
                 .await?;
+        }
+        Ok(merged)
+    }
+
+    /// A statement's journal entry (its index and hash); after the last one, also the `success`
+    /// row and `applied` event, and `next`'s opening writes when given.
+    #[allow(clippy::too_many_arguments)]
+    async fn close_statement(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        close: &Closing<'_>,
+        start: Instant,
+        next: Option<&Opening<'_>>,
+    ) -> Result<(), HistoryError> {
+        if !close.finish {
+            history.set_progress(db, m.version, close.n).await?;
+        }
+        history
+            .event(
+                db,
+                &EventWrite {
+                    statement_index: Some(close.n),
+                    ..event(m, "statement", actor, Some(close.hash), None)
+                },
+            )
+            .await?;
+        if close.finish {
+            self.record_success(db, history, backend, actor, m, close.total, start)
+                .await?;
+            if let Some(o) = next {
+                let m = o.migration;
+                open_writes(db, history, backend, actor, m, o.exists, 0, o.total, None).await?;
+            }
         }
         Ok(())
     }
@@ -1659,6 +1737,65 @@ async fn server_from(db: &mut Db, version: &str) -> Result<ServerInfo, MigrateEr
         db.info = Some(ServerInfo::from_version_string(db.driver, version));
     }
     Ok(db.server_info().await?)
+}
+
+/// How a MySQL/MariaDB migration runs statement by statement (see `Migrator::apply_statements`).
+struct Statements<'a> {
+    sql: &'a str,
+    /// Whether its history row exists already (a retry).
+    exists: bool,
+    /// Statements an earlier attempt committed.
+    committed: i64,
+    /// Its `running` row was committed with the previous migration's `success` row.
+    opened: bool,
+    /// The migration after it, when that one's opening writes may join this one's last commit.
+    next: Option<Opening<'a>>,
+}
+
+/// A migration whose `running` row and `started` event can be committed in the same transaction
+/// as the previous migration's `success` row: one commit, one log flush fewer per migration. Only
+/// for a fresh start (nothing to resume), no unmet requirement, and no lease to re-check before it.
+struct Opening<'a> {
+    migration: &'a Migration,
+    exists: bool,
+    total: i64,
+}
+
+/// A statement's place for its journal entry.
+struct Closing<'a> {
+    n: i64,
+    total: i64,
+    finish: bool,
+    hash: &'a str,
+}
+
+/// A migration's `running` row and `started` event: what makes an interrupted run visible.
+#[allow(clippy::too_many_arguments)]
+async fn open_writes(
+    db: &mut Db,
+    history: &History,
+    backend: Backend,
+    actor: &str,
+    m: &Migration,
+    exists: bool,
+    from: i64,
+    total: i64,
+    note: Option<&str>,
+) -> Result<(), HistoryError> {
+    history
+        .upsert(
+            db,
+            exists,
+            &RowWrite {
+                statements_applied: Some(from),
+                statements_total: Some(total),
+                ..row(m, Status::Running, 0, None, backend, actor, 1)
+            },
+        )
+        .await?;
+    history
+        .event(db, &event(m, "started", actor, Some(&m.checksum), note))
+        .await
 }
 
 /// Every history row and the server's identity (one query); `false` when the table does not exist.
