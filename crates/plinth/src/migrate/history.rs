@@ -688,6 +688,33 @@ impl History {
         Ok(())
     }
 
+    /// Several events in one statement (one round trip), in order.
+    pub async fn event_batch(
+        &self,
+        db: &mut Db,
+        evs: &[EventWrite<'_>],
+    ) -> Result<(), HistoryError> {
+        let mut sql = String::new();
+        let mut vals = Vec::new();
+        for ev in evs {
+            let (one, v) = self.event_parts(ev);
+            match sql.is_empty() {
+                true => sql = one,
+                false => {
+                    let row = one.find(" VALUES ").map_or("", |i| &one[i + 8..]);
+                    sql.push_str(", ");
+                    sql.push_str(row);
+                }
+            }
+            vals.extend(v);
+        }
+        if sql.is_empty() {
+            return Ok(());
+        }
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn event_parts(&self, ev: &EventWrite<'_>) -> (String, Vec<Val>) {
         let sql = format!(
             "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement, statement_index) \

@@ -1100,27 +1100,29 @@ impl Migrator {
         start: Instant,
         next: Option<&Opening<'_>>,
     ) -> Result<(), HistoryError> {
+        let journal = EventWrite {
+            statement_index: Some(close.n),
+            ..event(m, "statement", actor, Some(close.hash), None)
+        };
         if !close.finish {
             history.set_progress(db, m.version, close.n).await?;
+            return history.event(db, &journal).await;
         }
+        // The last statement: its journal entry, the `applied` event and the next migration's
+        // `started` event go in one INSERT.
+        let ms = start.elapsed().as_millis() as i64;
         history
-            .event(
-                db,
-                &EventWrite {
-                    statement_index: Some(close.n),
-                    ..event(m, "statement", actor, Some(close.hash), None)
-                },
-            )
+            .upsert(db, true, &success_row(m, backend, actor, close.total, ms))
             .await?;
-        if close.finish {
-            self.record_success(db, history, backend, actor, m, close.total, start)
+        let mut events = vec![journal, applied_event(m, actor, ms)];
+        if let Some(o) = next {
+            let n = o.migration;
+            history
+                .upsert(db, o.exists, &running_row(n, backend, actor, 0, o.total))
                 .await?;
-            if let Some(o) = next {
-                let m = o.migration;
-                open_writes(db, history, backend, actor, m, o.exists, 0, o.total, None).await?;
-            }
+            events.push(event(n, "started", actor, Some(&n.checksum), None));
         }
-        Ok(())
+        history.event_batch(db, &events).await
     }
 
     /// The `success` row (all `total` statements applied) and the `applied` event.
@@ -1137,25 +1139,9 @@ impl Migrator {
     ) -> Result<(), HistoryError> {
         let ms = start.elapsed().as_millis() as i64;
         history
-            .upsert(
-                db,
-                true,
-                &RowWrite {
-                    statements_applied: Some(total),
-                    statements_total: Some(total),
-                    ..row(m, Status::Success, ms, None, backend, actor, 0)
-                },
-            )
+            .upsert(db, true, &success_row(m, backend, actor, total, ms))
             .await?;
-        history
-            .event(
-                db,
-                &EventWrite {
-                    duration_ms: Some(ms),
-                    ..event(m, "applied", actor, Some(&m.checksum), None)
-                },
-            )
-            .await
+        history.event(db, &applied_event(m, actor, ms)).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1783,19 +1769,49 @@ async fn open_writes(
     note: Option<&str>,
 ) -> Result<(), HistoryError> {
     history
-        .upsert(
-            db,
-            exists,
-            &RowWrite {
-                statements_applied: Some(from),
-                statements_total: Some(total),
-                ..row(m, Status::Running, 0, None, backend, actor, 1)
-            },
-        )
+        .upsert(db, exists, &running_row(m, backend, actor, from, total))
         .await?;
     history
         .event(db, &event(m, "started", actor, Some(&m.checksum), note))
         .await
+}
+
+/// The `running` row of a migration run statement by statement, `from` of `total` done.
+fn running_row<'a>(
+    m: &'a Migration,
+    backend: Backend,
+    actor: &'a str,
+    from: i64,
+    total: i64,
+) -> RowWrite<'a> {
+    RowWrite {
+        statements_applied: Some(from),
+        statements_total: Some(total),
+        ..row(m, Status::Running, 0, None, backend, actor, 1)
+    }
+}
+
+/// The `success` row of a migration run statement by statement, all `total` done in `ms`.
+fn success_row<'a>(
+    m: &'a Migration,
+    backend: Backend,
+    actor: &'a str,
+    total: i64,
+    ms: i64,
+) -> RowWrite<'a> {
+    RowWrite {
+        statements_applied: Some(total),
+        statements_total: Some(total),
+        ..row(m, Status::Success, ms, None, backend, actor, 0)
+    }
+}
+
+/// The `applied` event of a migration that took `ms`.
+fn applied_event<'a>(m: &'a Migration, actor: &'a str, ms: i64) -> EventWrite<'a> {
+    EventWrite {
+        duration_ms: Some(ms),
+        ..event(m, "applied", actor, Some(&m.checksum), None)
+    }
 }
 
 /// Every history row and the server's identity (one query); `false` when the table does not exist.
