@@ -65,6 +65,13 @@ pub fn out(ctx: &Context, text: &str) {
     let _ = writeln!(stdout, "{}", ctx.scrub(text.trim_end_matches('\n')));
 }
 
+/// Leave a large value to the end of the process instead of freeing it now: the command is about
+/// to exit, and returning tens of megabytes to the allocator piece by piece only delays that (about
+/// 5 ms for `status` on 10,000 migrations). Only for values that own nothing but memory.
+pub fn keep_until_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 /// Print a value as pretty JSON on stdout.
 pub fn json<T: serde::Serialize>(ctx: &Context, value: &T) {
     match serde_json::to_string_pretty(value) {

@@ -190,3 +190,45 @@ async fn skipped_migrations_stay_on_the_fast_path_mysql() {
 async fn skipped_migrations_stay_on_the_fast_path_sqlite() {
     skipped_migrations_stay_on_the_fast_path(Kind::Sqlite).await;
 }
+
+/// `status` on a history table that exists but is empty still names the server (its version comes
+/// from a query of its own when there is no row to carry it).
+async fn status_on_an_empty_history_table(kind: Kind) {
+    let t = test_db!(kind);
+    let mut db = Db::connect(&t.url, &ConnectConfig::default())
+        .await
+        .unwrap();
+    plinth::migrate::history::History::new(HISTORY, db.driver)
+        .unwrap()
+        .ensure(&mut db)
+        .await
+        .unwrap();
+    let report = Migrator::new(source(&[]), MigrateOptions::default())
+        .status(&mut db)
+        .await
+        .unwrap();
+    let _ = db.close().await;
+    let backend = report.server.backend;
+    let right = match kind {
+        Kind::Postgres => backend == plinth::Backend::Postgres,
+        Kind::MySql => backend.is_mysql_family(),
+        Kind::Sqlite => backend == plinth::Backend::Sqlite,
+    };
+    assert!(right, "{:?}", report.server);
+    assert!(report.server.version.major > 0, "{:?}", report.server);
+    assert_eq!(report.plan.entries.len(), 5);
+    assert!(report.plan.entries.iter().all(|e| e.history.is_none()));
+}
+
+#[tokio::test]
+async fn status_on_an_empty_history_table_postgres() {
+    status_on_an_empty_history_table(Kind::Postgres).await;
+}
+#[tokio::test]
+async fn status_on_an_empty_history_table_mysql() {
+    status_on_an_empty_history_table(Kind::MySql).await;
+}
+#[tokio::test]
+async fn status_on_an_empty_history_table_sqlite() {
+    status_on_an_empty_history_table(Kind::Sqlite).await;
+}

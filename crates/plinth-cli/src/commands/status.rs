@@ -42,9 +42,11 @@ async fn report_with_replication(
         None => ctx.source()?,
     };
     let (rep, read) = server_part?;
-    let r = Migrator::new(source, ctx.options())
+    let migrator = Migrator::new(source, ctx.options());
+    let r = migrator
         .status_from(read)
         .map_err(|e| super::migrate_error(ctx, e));
+    output::keep_until_exit(migrator);
     Ok((r?, rep))
 }
 
@@ -176,6 +178,7 @@ pub async fn status(ctx: &Context) -> Result<i32, CliError> {
             Err(e) => json!({ "error": e }),
         });
         output::json(ctx, &status_json(&r, replication));
+        output::keep_until_exit(r);
     } else {
         output::out(ctx, &status_table(&r));
         match rep {
@@ -187,6 +190,7 @@ pub async fn status(ctx: &Context) -> Result<i32, CliError> {
         for b in &r.plan.blockers {
             output::out(ctx, &format!("problem: {b}"));
         }
+        output::keep_until_exit(r);
     }
     Ok(0)
 }

@@ -11,7 +11,7 @@ pub mod scan;
 pub mod source;
 
 pub use history::{HistoryEvent, HistoryRecord, Status, DEFAULT_HISTORY_TABLE};
-pub use plan::{plan, Blocker, Entry, Plan, PlanOptions, State};
+pub use plan::{plan, plan_owned, Blocker, Entry, Plan, PlanOptions, State};
 pub use runner::{
     Applied, DownOptions, DryRunStep, HistoryRead, MigrateError, MigrateOptions, MigrateReport,
     Migrator, Observer, Quiet, RepairOptions, RepairReport, RunEvent, StatusReport, TxMode,

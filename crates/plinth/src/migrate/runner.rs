@@ -10,7 +10,7 @@ use super::history::{
     RowWrite, Status,
 };
 use super::lock::{self, LockError};
-use super::plan::{plan, Blocker, Plan, PlanOptions, State};
+use super::plan::{plan, plan_owned, Blocker, Plan, PlanOptions, State};
 use super::source::{Body, Migration, MigrationSource, SourceDigests, SourceError};
 use crate::backend::{Backend, ConnectConfig, ConnectError, Db, Driver, ServerInfo};
 use serde::Serialize;
@@ -424,7 +424,7 @@ impl Migrator {
         let (server, rows) = read.0?;
         // Status needs checksums, not SQL: files the checksum cache recognised stay unread.
         let migrations = self.source.resolve_for_plan(server.backend)?;
-        let plan = plan(&migrations, &rows, &self.options.plan);
+        let plan = plan_owned(&migrations, rows, &self.options.plan);
         Ok(StatusReport { server, plan })
     }
 
