@@ -513,6 +513,24 @@ mod tests {
         fs::write(dir.join(name), text).expect("write");
     }
 
+    /// Rewrite a file and put its modification time back, as `git checkout` or `touch -r` can.
+    fn edit_keeping_mtime(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        let mtime = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        write(dir, name, text);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(mtime))
+            .expect("set mtime");
+        assert_eq!(
+            fs::metadata(&path).and_then(|m| m.modified()).ok(),
+            Some(mtime)
+        );
+    }
+
     /// (file name, read or recognised, checksum) for each file of a scan.
     fn files(scan: &Scan) -> Vec<(String, bool, String)> {
         scan.files
@@ -553,20 +571,7 @@ mod tests {
         assert_eq!(sums(&first), sums(&second));
 
         // An edit of the same length with the modification time put back is still seen: ctime moved.
-        let path = d.join("0007_t7.sql");
-        let mtime = fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .expect("mtime");
-        write(d, "0007_t7.sql", "CREATE TABLE t8 (id INT);\n");
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(mtime))
-            .expect("set mtime");
-        assert_eq!(
-            fs::metadata(&path).and_then(|m| m.modified()).ok(),
-            Some(mtime)
-        );
+        edit_keeping_mtime(d, "0007_t7.sql", "CREATE TABLE t8 (id INT);\n");
         let third = Scan::run(d, c).expect("scan");
         let seven = files(&third)
             .into_iter()
@@ -614,16 +619,7 @@ mod tests {
         assert_eq!(digests.get(Backend::Sqlite), None);
 
         // The same length, the modification time put back: the probe still sees the edit.
-        let path = d.join("0150_t150.sql");
-        let mtime = fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .expect("mtime");
-        write(d, "0150_t150.sql", "CREATE TABLE t999 (id INT);\n");
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(mtime))
-            .expect("set mtime");
+        edit_keeping_mtime(d, "0150_t150.sql", "CREATE TABLE t999 (id INT);\n");
         assert_eq!(probe(d, c), None, "edited file");
         settle();
         let edited = MigrationSource::from_dir_cached(d, Some(c)).expect("source");
