@@ -139,7 +139,9 @@ struct RawRow {
 
 impl RawRow {
     /// Decode by position, in [`History::read`]'s column order: on 10,000 rows, looking each
-    /// column up by name was a tenth of `status`'s time.
+    /// column up by name was a tenth of `status`'s time. Unchecked, because these are the query's
+    /// own columns of plinth's own table (sent as text on PostgreSQL and MySQL, where a value that
+    /// does not parse is still an error): the per-value type comparison cost 3–4 ms more.
     fn at<R>(r: &R, applied_at: Option<String>) -> Result<RawRow, sqlx::Error>
     where
         R: Row,
@@ -148,20 +150,20 @@ impl RawRow {
         for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     {
         Ok(RawRow {
-            server_version: r.try_get(0)?,
-            version: r.try_get(1)?,
-            name: r.try_get(2)?,
-            checksum: r.try_get(3)?,
-            checksum_algorithm: r.try_get(4)?,
-            status: r.try_get(5)?,
+            server_version: r.try_get_unchecked(0)?,
+            version: r.try_get_unchecked(1)?,
+            name: r.try_get_unchecked(2)?,
+            checksum: r.try_get_unchecked(3)?,
+            checksum_algorithm: r.try_get_unchecked(4)?,
+            status: r.try_get_unchecked(5)?,
             applied_at,
-            duration_ms: r.try_get(7)?,
-            error_message: r.try_get(8)?,
-            db_type: r.try_get(9)?,
-            installed_by: r.try_get(10)?,
-            attempts: r.try_get(11)?,
-            statements_applied: r.try_get(12)?,
-            statements_total: r.try_get(13)?,
+            duration_ms: r.try_get_unchecked(7)?,
+            error_message: r.try_get_unchecked(8)?,
+            db_type: r.try_get_unchecked(9)?,
+            installed_by: r.try_get_unchecked(10)?,
+            attempts: r.try_get_unchecked(11)?,
+            statements_applied: r.try_get_unchecked(12)?,
+            statements_total: r.try_get_unchecked(13)?,
         })
     }
 }
