@@ -680,7 +680,7 @@ impl History {
             return self.event(db, ev).await;
         }
         let (upsert, mut vals) = self.upsert_parts(exists, row);
-        let (event, event_vals) = self.event_parts(ev);
+        let (event, event_vals) = self.event_parts(std::slice::from_ref(ev));
         vals.extend(event_vals);
         let sql = format!("WITH h AS ({upsert}) {event}");
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
@@ -726,9 +726,7 @@ impl History {
 
     /// Append an event to the audit trail.
     pub async fn event(&self, db: &mut Db, ev: &EventWrite<'_>) -> Result<(), HistoryError> {
-        let (sql, vals) = self.event_parts(ev);
-        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
-        Ok(())
+        self.event_batch(db, std::slice::from_ref(ev)).await
     }
 
     /// Several events in one statement (one round trip), in order.
@@ -737,45 +735,39 @@ impl History {
         db: &mut Db,
         evs: &[EventWrite<'_>],
     ) -> Result<(), HistoryError> {
-        let mut sql = String::new();
-        let mut vals = Vec::new();
-        for ev in evs {
-            let (one, v) = self.event_parts(ev);
-            match sql.is_empty() {
-                true => sql = one,
-                false => {
-                    let row = one.find(" VALUES ").map_or("", |i| &one[i + 8..]);
-                    sql.push_str(", ");
-                    sql.push_str(row);
-                }
-            }
-            vals.extend(v);
-        }
-        if sql.is_empty() {
+        if evs.is_empty() {
             return Ok(());
         }
+        let (sql, vals) = self.event_parts(evs);
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    fn event_parts(&self, ev: &EventWrite<'_>) -> (String, Vec<Val>) {
+    /// One `INSERT` of these events (one row each, in order) and its values.
+    fn event_parts(&self, evs: &[EventWrite<'_>]) -> (String, Vec<Val>) {
+        let row = format!("(?, ?, ?, {}, ?, ?, ?, ?, ?, ?)", self.now());
         let sql = format!(
             "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement, statement_index) \
-             VALUES (?, ?, ?, {}, ?, ?, ?, ?, ?, ?)",
+             VALUES {}",
             self.qe(),
-            self.now()
+            vec![row; evs.len()].join(", ")
         );
-        let vals = vec![
-            Val::Int(ev.version),
-            Val::Text(ev.name.to_string()),
-            Val::Text(ev.event.to_string()),
-            Val::Text(ev.actor.to_string()),
-            ev.checksum.map(str::to_string).into(),
-            ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt),
-            ev.error.map(str::to_string).into(),
-            ev.failing_statement.map(str::to_string).into(),
-            ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt),
-        ];
+        let vals = evs
+            .iter()
+            .flat_map(|ev| {
+                [
+                    Val::Int(ev.version),
+                    Val::Text(ev.name.to_string()),
+                    Val::Text(ev.event.to_string()),
+                    Val::Text(ev.actor.to_string()),
+                    ev.checksum.map(str::to_string).into(),
+                    ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt),
+                    ev.error.map(str::to_string).into(),
+                    ev.failing_statement.map(str::to_string).into(),
+                    ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt),
+                ]
+            })
+            .collect();
         (sql, vals)
     }
 

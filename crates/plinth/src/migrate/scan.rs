@@ -120,8 +120,7 @@ pub(crate) fn probe(dir: &Path, cache_dir: &Path) -> Option<SourceDigests> {
     let mut lines = text.lines();
     let (dir_stamp, written_ns) = head(&mut lines, &canonical)?;
     let stats = stats::Dir::open(dir)?;
-    let now = stats.stamp()?;
-    if dir_stamp != Some(now) || now.ctime_ns + SETTLE_NS > written_ns {
+    if !listing_reusable(dir_stamp, stats.stamp(), written_ns) {
         return None;
     }
     let mut digests = Vec::new();
@@ -131,12 +130,7 @@ pub(crate) fn probe(dir: &Path, cache_dir: &Path) -> Option<SourceDigests> {
             digests.push(parse_digest(d)?);
             continue;
         }
-        let mut words = line.splitn(6, ' ');
-        let stamp = parse_stamp(&mut words)?;
-        let (sum, name) = (words.next()?, words.next()?);
-        if sum.len() != 64 || !is_migration_name(name) {
-            return None;
-        }
+        let (stamp, _, name) = parse_entry(line)?;
         entries.push((name, stamp));
     }
     let now = stat_all(Some(&stats), &entries, |e| e.0);
@@ -186,6 +180,23 @@ fn head<'a>(
     Some((parse_stamp(&mut dir.split(' ')), written))
 }
 
+/// `SIZE MTIME CTIME INO CHECKSUM NAME` of a file's line: its stamp, checksum and name.
+fn parse_entry(line: &str) -> Option<(Stamp, &str, &str)> {
+    let mut words = line.splitn(6, ' ');
+    let stamp = parse_stamp(&mut words)?;
+    let (sum, name) = (words.next()?, words.next()?);
+    (sum.len() == 64 && is_migration_name(name)).then_some((stamp, sum, name))
+}
+
+/// Whether a cached listing still describes the directory: its stamp unchanged, and settled
+/// before the cache was written (see the module's invariants).
+fn listing_reusable(cached: Option<Stamp>, now: Option<Stamp>, written_ns: i64) -> bool {
+    match (cached, now) {
+        (Some(c), Some(n)) => c == n && n.ctime_ns + SETTLE_NS <= written_ns,
+        _ => false,
+    }
+}
+
 /// `BACKEND KEY` of a `digest` line.
 fn parse_digest(line: &str) -> Option<(Backend, String)> {
     let (backend, key) = line.split_once(' ')?;
@@ -227,12 +238,8 @@ impl Scan {
             .unwrap_or_default();
         let stats = cache_file.as_ref().and_then(|_| stats::Dir::open(dir));
         let dir_stamp = stats.as_ref().and_then(stats::Dir::stamp);
-        let settled = |s: &Stamp, before: i64| s.ctime_ns + SETTLE_NS <= before;
         // The listing: reused when the directory has not changed since the cache was written.
-        let reuse_listing = match (&cached.dir, &dir_stamp) {
-            (Some(c), Some(d)) => c == d && settled(d, cached.written_ns),
-            _ => false,
-        };
+        let reuse_listing = listing_reusable(cached.dir, dir_stamp, cached.written_ns);
         let mut files: Vec<ScannedFile> = if reuse_listing {
             // Names and entries straight from the cache, in its (name) order: no lookups.
             let stamps = stat_all(stats.as_ref(), &cached.files, |f| &f.0);
@@ -415,18 +422,12 @@ fn load(file: &Path, canonical: &str) -> Cached {
         files: Vec::new(),
     };
     for line in lines.filter(|l| !l.starts_with("digest ")) {
-        let mut words = line.splitn(6, ' ');
-        let Some(stamp) = parse_stamp(&mut words) else {
+        let Some((stamp, sum, name)) = parse_entry(line) else {
             return Cached::default();
         };
-        match (words.next(), words.next()) {
-            (Some(sum), Some(name)) if sum.len() == 64 && is_migration_name(name) => {
-                cached
-                    .files
-                    .push((name.to_string(), stamp, sum.to_string()));
-            }
-            _ => return Cached::default(),
-        }
+        cached
+            .files
+            .push((name.to_string(), stamp, sum.to_string()));
     }
     cached
 }
