@@ -340,6 +340,80 @@ async fn failure_and_retry_sqlite() {
     failure_and_retry(Kind::Sqlite).await;
 }
 
+/// MySQL/MariaDB leave the previous migration's closing writes (its `success` row, the next one's
+/// `running` row) for the next migration's first DDL statement to commit implicitly. When that
+/// statement fails — before its implicit commit (a syntax error) or after it (the table exists) —
+/// the previous migration must still read as applied and this one as failed, then retry cleanly.
+#[tokio::test]
+async fn a_failing_first_statement_keeps_the_previous_success_mysql() {
+    for (case, bad) in [
+        (
+            "syntax error",
+            "CREATE TABLEX c (id INTEGER PRIMARY KEY);\n",
+        ),
+        ("table exists", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"),
+    ] {
+        let db = test_db!(Kind::MySql);
+        let dir = tempfile::tempdir().unwrap();
+        for (file, sql) in [
+            ("0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"),
+            ("0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"),
+            ("0003_c.sql", bad),
+            ("0004_d.sql", "CREATE TABLE d (id INTEGER PRIMARY KEY);\n"),
+        ] {
+            std::fs::write(dir.path().join(file), sql).unwrap();
+        }
+        let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+        assert_eq!(code, 1, "{case}: {out}\n{err}");
+        let states = |json: &str| -> Vec<(String, i64)> {
+            let status: Value = serde_json::from_str(json).unwrap();
+            status["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["state"].as_str().unwrap().to_string(),
+                        m["attempts"].as_i64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        let (_, out, _) = run(plinth(&db, dir.path()).args(["status", "--format", "json"]));
+        let got = states(&out);
+        let names: Vec<&str> = got.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            names,
+            ["applied", "applied", "failed", "pending"],
+            "{case}: {out}"
+        );
+        assert_eq!(got[2].1, 1, "{case}: one attempt recorded: {out}");
+        let (_, out, _) =
+            run(plinth(&db, dir.path()).args(["history", "--format", "json", "--migration", "2"]));
+        assert!(
+            out.contains("\"applied\""),
+            "{case}: migration 2's applied event: {out}"
+        );
+
+        std::fs::write(
+            dir.path().join("0003_c.sql"),
+            "CREATE TABLE c (id INTEGER PRIMARY KEY);\n",
+        )
+        .unwrap();
+        let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+        assert_eq!(code, 0, "{case}: {out}\n{err}");
+        let (_, out, _) = run(plinth(&db, dir.path()).args(["status", "--format", "json"]));
+        let got = states(&out);
+        assert!(got.iter().all(|(s, _)| s == "applied"), "{case}: {out}");
+        assert_eq!(
+            got[2].1, 2,
+            "{case}: the retry counts as a second attempt: {out}"
+        );
+        assert_eq!(got[3].1, 1, "{case}: {out}");
+        assert!(db.table_exists("c").await && db.table_exists("d").await);
+    }
+}
+
 const SECRET: &str = "Sup3rS3cretPw";
 
 fn assert_no_secret(out: &str, err: &str) {

@@ -687,6 +687,37 @@ impl History {
         Ok(())
     }
 
+    /// Two rows in one round trip where the server allows it (MySQL/MariaDB: a two-row `INSERT …
+    /// ON DUPLICATE KEY UPDATE`), else one after the other: a migration's `success` row with the
+    /// next one's `running` row, which commit together.
+    pub async fn upsert_pair(
+        &self,
+        db: &mut Db,
+        first: (bool, &RowWrite<'_>),
+        second: (bool, &RowWrite<'_>),
+    ) -> Result<(), HistoryError> {
+        if self.driver != Driver::MySql || first.1.version == second.1.version {
+            self.upsert(db, first.0, first.1).await?;
+            return self.upsert(db, second.0, second.1).await;
+        }
+        // `attempts` is the delta on a duplicate key and the count on an insert: 1 for a new
+        // attempt either way, 0 for a status change of a row that exists (`first` always does).
+        let (insert, mut vals) = self.upsert_parts(false, first.1);
+        let (_, second_vals) = self.upsert_parts(false, second.1);
+        vals.extend(second_vals);
+        let row = format!("(?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)", self.now());
+        let sql = format!(
+            "{insert}, {row} ON DUPLICATE KEY UPDATE name = VALUES(name), checksum = VALUES(checksum), \
+             checksum_algorithm = VALUES(checksum_algorithm), status = VALUES(status), \
+             applied_at = VALUES(applied_at), duration_ms = VALUES(duration_ms), \
+             error_message = VALUES(error_message), db_type = VALUES(db_type), \
+             installed_by = VALUES(installed_by), attempts = attempts + VALUES(attempts), \
+             statements_applied = VALUES(statements_applied), statements_total = VALUES(statements_total)"
+        );
+        exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn upsert_parts(&self, exists: bool, row: &RowWrite<'_>) -> (String, Vec<Val>) {
         let r = row;
         let sql = if exists {

@@ -700,14 +700,14 @@ impl Migrator {
                 .await?;
             return Ok(done);
         }
-        // Whether the current migration's `running` row was committed with the previous one's
-        // `success` row (MySQL/MariaDB, see `Opening`).
-        let mut opened = false;
+        // Whether the current migration's `running` row was written with the previous one's
+        // `success` row (MySQL/MariaDB, see `Opening`), and whether that is committed yet.
+        let mut opened = Opened::No;
         for (i, (m, exists)) in todo.iter().enumerate() {
             // Still the lock's holder? (A Galera lease can be lost; session locks cannot.)
             fence.check(db).await?;
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
-                opened = false;
+                opened = Opened::No;
                 record_skip(db, history, backend, &actor, m, *exists, &reason).await?;
                 observer.event(&RunEvent::Skipped {
                     migration: m,
@@ -719,7 +719,7 @@ impl Migrator {
             observer.event(&RunEvent::Started { migration: m });
             let start = Instant::now();
             if self.transactional(backend, m) {
-                opened = false;
+                opened = Opened::No;
                 self.apply_in_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
             } else if let (true, Some(sql)) = (backend.is_mysql_family(), m.sql()) {
@@ -728,11 +728,16 @@ impl Migrator {
                     let simple = !fence.checks_each_migration()
                         && resume_from(n.version) == 0
                         && Self::requirement_unmet(backend, db.info.as_ref(), n).is_none();
-                    let total = split::split_mysql(n.sql().filter(|_| simple)?).len() as i64;
+                    let stmts = split::split_mysql(n.sql().filter(|_| simple)?);
+                    let first_commits = stmts.first().is_some_and(|st| {
+                        tx_control(&st.text) == TxControl::None
+                            && split::commits_implicitly(&st.text)
+                    });
                     Some(Opening {
                         migration: n,
                         exists: *n_exists,
-                        total,
+                        total: stmts.len() as i64,
+                        first_commits,
                     })
                 });
                 let run = Statements {
@@ -746,7 +751,7 @@ impl Migrator {
                     .apply_statements(db, history, backend, &actor, m, run, start)
                     .await?;
             } else {
-                opened = false;
+                opened = Opened::No;
                 self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
                     .await?;
             }
@@ -767,6 +772,11 @@ impl Migrator {
                 outcome: "applied",
                 reason: None,
             });
+        }
+        if opened == Opened::Pending {
+            // Not reached (a pending opening is only made for a migration that follows), but a
+            // transaction left open would lose the last `success` row with the connection.
+            commit(db).await?;
         }
         Ok(done)
     }
@@ -909,8 +919,8 @@ impl Migrator {
     /// transaction where the server allows it (DML), right after it otherwise (DDL). A retry after a
     /// failure resumes after the statements already committed, when they are unchanged in the file.
     #[allow(clippy::too_many_arguments)]
-    /// Returns whether the next migration's `running` row was committed with this one's `success`
-    /// row (`run.next`).
+    /// Returns whether the next migration's `running` row was written with this one's `success`
+    /// row (`run.next`), and whether it is committed or left for the next statement to commit.
     async fn apply_statements(
         &self,
         db: &mut Db,
@@ -920,7 +930,7 @@ impl Migrator {
         m: &Migration,
         run: Statements<'_>,
         start: Instant,
-    ) -> Result<bool, MigrateError> {
+    ) -> Result<Opened, MigrateError> {
         let Statements {
             sql,
             exists,
@@ -948,7 +958,10 @@ impl Migrator {
         let note = (from > 0).then(|| format!("resuming at statement {} of {total}", from + 1));
         // The `running` row and its `started` event commit together: one commit (a log flush on
         // InnoDB) instead of two; with the previous migration's `success` row when it could.
-        if !(opened && from == 0) {
+        // The previous migration's closing writes are still uncommitted: this migration's first
+        // statement commits them implicitly, before it runs (see `Opened::Pending`).
+        let mut pending = opened == Opened::Pending && from == 0;
+        if opened == Opened::No || from > 0 {
             begin(db).await?;
             let opening = open_writes(
                 db,
@@ -968,7 +981,7 @@ impl Migrator {
             }
             commit(db).await?;
         }
-        let mut merged = false;
+        let mut merged = Opened::No;
         // Inside a transaction the file opened itself, statements and journal commit together
         // with the file's own COMMIT; a DDL statement commits itself, and its journal entry then
         // gets a transaction of its own; any other statement runs in a BEGIN … COMMIT with its
@@ -995,7 +1008,13 @@ impl Migrator {
             if wrap {
                 begin(db).await?;
             }
-            if let Err(e) = db.execute_script(&st.text).await {
+            let outcome = db.execute_script(&st.text).await;
+            if std::mem::take(&mut pending) && outcome.is_err() {
+                // The statement may have failed before its implicit commit (a syntax error, say):
+                // the previous migration's `success` row and this one's `running` row must stand.
+                commit(db).await?;
+            }
+            if let Err(e) = outcome {
                 let message = db_message(&e);
                 if wrap || in_file_tx {
                     rollback(db, &message).await;
@@ -1065,8 +1084,12 @@ impl Migrator {
                 journal = self
                     .close_statement(db, history, backend, actor, m, &close, start, None)
                     .await;
-            } else {
-                merged = with_next.is_some();
+            } else if let Some(o) = &with_next {
+                merged = if o.first_commits {
+                    Opened::Pending
+                } else {
+                    Opened::Committed
+                };
             }
             if let Err(e) = journal {
                 if own {
@@ -1074,7 +1097,7 @@ impl Migrator {
                 }
                 return Err(e.into());
             }
-            if own {
+            if own && merged != Opened::Pending {
                 commit(db).await?;
             }
             finished = finish;
@@ -1111,16 +1134,18 @@ impl Migrator {
         // The last statement: its journal entry, the `applied` event and the next migration's
         // `started` event go in one INSERT.
         let ms = start.elapsed().as_millis() as i64;
-        history
-            .upsert(db, true, &success_row(m, backend, actor, close.total, ms))
-            .await?;
+        let success = success_row(m, backend, actor, close.total, ms);
         let mut events = vec![journal, applied_event(m, actor, ms)];
-        if let Some(o) = next {
-            let n = o.migration;
-            history
-                .upsert(db, o.exists, &running_row(n, backend, actor, 0, o.total))
-                .await?;
-            events.push(event(n, "started", actor, Some(&n.checksum), None));
+        match next {
+            Some(o) => {
+                let n = o.migration;
+                let running = running_row(n, backend, actor, 0, o.total);
+                history
+                    .upsert_pair(db, (true, &success), (o.exists, &running))
+                    .await?;
+                events.push(event(n, "started", actor, Some(&n.checksum), None));
+            }
+            None => history.upsert(db, true, &success).await?,
         }
         history.event_batch(db, &events).await
     }
@@ -1732,8 +1757,8 @@ struct Statements<'a> {
     exists: bool,
     /// Statements an earlier attempt committed.
     committed: i64,
-    /// Its `running` row was committed with the previous migration's `success` row.
-    opened: bool,
+    /// Its `running` row was written with the previous migration's `success` row.
+    opened: Opened,
     /// The migration after it, when that one's opening writes may join this one's last commit.
     next: Option<Opening<'a>>,
 }
@@ -1745,6 +1770,24 @@ struct Opening<'a> {
     migration: &'a Migration,
     exists: bool,
     total: i64,
+    /// Its first statement commits implicitly (DDL): the shared transaction can be left for it
+    /// to commit, one round trip fewer (`Opened::Pending`).
+    first_commits: bool,
+}
+
+/// Whether a MySQL/MariaDB migration's opening writes (`running` row, `started` event) were made
+/// with the previous migration's closing writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opened {
+    /// No: it writes its own.
+    No,
+    /// Yes, and committed.
+    Committed,
+    /// Yes, in a transaction still open: its first statement is DDL, which MySQL and MariaDB
+    /// commit implicitly, and the transaction before it first — before the statement runs, so a
+    /// crash during it leaves the `running` row behind, as with an explicit COMMIT. Should the
+    /// statement fail before that (a syntax error), the runner commits instead.
+    Pending,
 }
 
 /// A statement's place for its journal entry.
