@@ -1008,7 +1008,19 @@ impl Migrator {
             if wrap {
                 begin(db).await?;
             }
-            let outcome = db.execute_script(&st.text).await;
+            // A DDL statement's journal entry needs a transaction of its own after it: its BEGIN
+            // travels with the statement (one round trip fewer). Should the statement fail, the
+            // server stops there and the BEGIN is not run.
+            let begin_after = ddl && split::takes_a_trailing_begin(&st.text);
+            let outcome = if begin_after {
+                tracing::debug!(
+                    isolation = "server default (repeatable read)",
+                    "BEGIN (sent after the statement)"
+                );
+                db.execute_script(&format!("{}\n;BEGIN", st.text)).await
+            } else {
+                db.execute_script(&st.text).await
+            };
             if std::mem::take(&mut pending) && outcome.is_err() {
                 // The statement may have failed before its implicit commit (a syntax error, say):
                 // the previous migration's `success` row and this one's `running` row must stand.
@@ -1051,7 +1063,7 @@ impl Migrator {
             // After a last statement that committed itself, the next migration's opening writes
             // may join this one's closing transaction.
             let with_next = if finish && ddl { next.take() } else { None };
-            if ddl {
+            if ddl && !begin_after {
                 begin(db).await?;
             }
             let hash = st.hash();

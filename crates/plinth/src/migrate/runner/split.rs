@@ -36,6 +36,36 @@ impl Statement {
 /// skip the pointless `BEGIN` around such a statement; a statement not recognised here is treated as
 /// transactional, which is always safe.
 pub fn commits_implicitly(stmt: &str) -> bool {
+    let mut words = first_words(stmt);
+    match words.next().as_deref() {
+        Some("CREATE") | Some("DROP") => {
+            // CREATE [OR REPLACE] TEMPORARY TABLE / DROP TEMPORARY TABLE do not commit.
+            !words.take(3).any(|w| w == "TEMPORARY")
+        }
+        Some("ALTER") | Some("RENAME") | Some("TRUNCATE") => true,
+        _ => false,
+    }
+}
+
+/// Whether `"{stmt}\n;BEGIN"` is this statement followed by a `BEGIN` and nothing else: an
+/// implicitly committing statement that is not a compound one (a procedure, function, trigger or
+/// event body may end in anything, so it is left alone) and does not end inside a quote or a
+/// block comment.
+pub fn takes_a_trailing_begin(stmt: &str) -> bool {
+    let compound = first_words(stmt).take(7).any(|w| {
+        matches!(
+            w.as_str(),
+            "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" | "BEGIN"
+        )
+    });
+    commits_implicitly(stmt) && !compound && {
+        let both = split_mysql(&format!("{stmt}\n;BEGIN"));
+        both.len() == 2 && both[0].text == stmt.trim() && both[1].text == "BEGIN"
+    }
+}
+
+/// The statement's words, upper-cased, after leading blanks and comments.
+fn first_words(stmt: &str) -> impl Iterator<Item = String> + '_ {
     let mut rest = stmt;
     // Skip leading blanks and comments (`-- `, `#`, `/* */` but not `/*! */`, which is code).
     loop {
@@ -48,18 +78,9 @@ pub fn commits_implicitly(stmt: &str) -> bool {
             break;
         }
     }
-    let mut words = rest
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase);
-    match words.next().as_deref() {
-        Some("CREATE") | Some("DROP") => {
-            // CREATE [OR REPLACE] TEMPORARY TABLE / DROP TEMPORARY TABLE do not commit.
-            !words.take(3).any(|w| w == "TEMPORARY")
-        }
-        Some("ALTER") | Some("RENAME") | Some("TRUNCATE") => true,
-        _ => false,
-    }
+        .map(str::to_ascii_uppercase)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -451,6 +472,29 @@ mod tests {
             "SET @a = 1",
         ] {
             assert!(!commits_implicitly(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn a_begin_may_follow_plain_ddl_only() {
+        for yes in [
+            "CREATE TABLE t (id INT)",
+            "ALTER TABLE t ADD c INT -- a note at the end",
+            "CREATE TABLE t (c VARCHAR(9) DEFAULT 'a;b') # hash note",
+            "DROP TABLE t /* closed */",
+        ] {
+            assert!(takes_a_trailing_begin(yes), "{yes}");
+        }
+        for no in [
+            "INSERT INTO t VALUES (1)",
+            "CREATE TEMPORARY TABLE t (id INT)",
+            "CREATE PROCEDURE p() BEGIN SELECT 1; END",
+            "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1",
+            "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM t",
+            "CREATE TABLE t (c VARCHAR(9) DEFAULT 'unterminated",
+            "CREATE TABLE t (id INT) /* unterminated",
+        ] {
+            assert!(!takes_a_trailing_begin(no), "{no}");
         }
     }
 }
