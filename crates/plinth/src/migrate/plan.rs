@@ -4,7 +4,6 @@
 use super::history::{HistoryRecord, Status};
 use super::source::Migration;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// The state of one migration, as `status` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -197,14 +196,28 @@ pub fn plan_owned(source: &[Migration], history: Vec<HistoryRecord>, opts: &Plan
         .filter(|h| h.status == Status::Success)
         .map(|h| h.version)
         .max();
-    let mut by_version: BTreeMap<i64, HistoryRecord> =
-        history.into_iter().map(|h| (h.version, h)).collect();
-    let mut entries = Vec::new();
+    // A merge of two version-ordered lists (the history arrives ordered, the source is kept so;
+    // both are sorted here only if not): no map, no final sort, entries allocated once.
+    let mut history = history;
+    if !history.is_sorted_by_key(|h| h.version) {
+        history.sort_by_key(|h| h.version);
+    }
+    let mut ordered: Vec<&Migration> = source.iter().collect();
+    if !ordered.is_sorted_by_key(|m| m.version) {
+        ordered.sort_by_key(|m| m.version);
+    }
+    let mut entries = Vec::with_capacity(source.len() + history.len());
     let mut blockers = Vec::new();
+    // Blockers for rows with no migration in the source come after the others, as they always have.
+    let mut orphan_blockers = Vec::new();
     let in_target = |v: i64| opts.target.is_none_or(|t| v <= t);
+    let mut rows = history.into_iter().peekable();
 
-    for m in source {
-        let owned = by_version.remove(&m.version);
+    for m in ordered {
+        while let Some(h) = rows.next_if(|h| h.version < m.version) {
+            orphan(h, opts, &mut entries, &mut orphan_blockers);
+        }
+        let owned = rows.next_if(|h| h.version == m.version);
         let h = owned.as_ref();
         let (state, recorded) = match h.map(|h| h.status) {
             Some(Status::Success) if h.is_some_and(|h| h.checksum != m.checksum) => {
@@ -260,42 +273,51 @@ pub fn plan_owned(source: &[Migration], history: Vec<HistoryRecord>, opts: &Plan
             will_apply,
         });
     }
-    // What is left has no migration in the source.
-    for h in by_version.into_values() {
-        let state = match h.status {
-            Status::Success => State::MissingFile,
-            Status::Running => State::Running,
-            Status::Failed => State::Failed,
-            Status::Skipped => State::Skipped,
-            Status::RolledBack => continue,
-        };
-        if state == State::MissingFile && !opts.ignore_missing {
-            blockers.push(Blocker::MissingFile {
-                version: h.version,
-                name: h.name.clone(),
-            });
-        }
-        if state == State::Running {
-            blockers.push(Blocker::Interrupted {
-                version: h.version,
-                name: h.name.clone(),
-                statements_applied: h.statements_applied,
-                statements_total: h.statements_total,
-            });
-        }
-        entries.push(Entry {
+    for h in rows {
+        orphan(h, opts, &mut entries, &mut orphan_blockers);
+    }
+    blockers.append(&mut orphan_blockers);
+    Plan { entries, blockers }
+}
+
+/// A history row with no migration in the source: its entry, and its blocker if it is one.
+fn orphan(
+    h: HistoryRecord,
+    opts: &PlanOptions,
+    entries: &mut Vec<Entry>,
+    blockers: &mut Vec<Blocker>,
+) {
+    let state = match h.status {
+        Status::Success => State::MissingFile,
+        Status::Running => State::Running,
+        Status::Failed => State::Failed,
+        Status::Skipped => State::Skipped,
+        Status::RolledBack => return,
+    };
+    if state == State::MissingFile && !opts.ignore_missing {
+        blockers.push(Blocker::MissingFile {
             version: h.version,
             name: h.name.clone(),
-            state,
-            checksum: h.checksum.clone(),
-            recorded_checksum: None,
-            origin: None,
-            history: Some(h),
-            will_apply: false,
         });
     }
-    entries.sort_by_key(|e| e.version);
-    Plan { entries, blockers }
+    if state == State::Running {
+        blockers.push(Blocker::Interrupted {
+            version: h.version,
+            name: h.name.clone(),
+            statements_applied: h.statements_applied,
+            statements_total: h.statements_total,
+        });
+    }
+    entries.push(Entry {
+        version: h.version,
+        name: h.name.clone(),
+        state,
+        checksum: h.checksum.clone(),
+        recorded_checksum: None,
+        origin: None,
+        history: Some(h),
+        will_apply: false,
+    });
 }
 
 #[cfg(test)]
