@@ -545,8 +545,17 @@ impl History {
                 .and_then(|rows| {
                     rows.iter()
                         .map(|r| {
-                            let at: Option<chrono::NaiveDateTime> = r.try_get(6)?;
-                            RawRow::at(r, at.map(utc_text))
+                            // The text protocol sends `YYYY-MM-DD hh:mm:ss.ffffff`: reshaped,
+                            // not parsed (chrono's parser was 2 % of `status` on 10,000 rows).
+                            let text: Option<&str> = r.try_get_unchecked(6)?;
+                            let at = match text.map(datetime_text_utc) {
+                                Some(Some(at)) => Some(at),
+                                Some(None) => r
+                                    .try_get::<Option<chrono::NaiveDateTime>, _>(6)?
+                                    .map(utc_text),
+                                None => None,
+                            };
+                            RawRow::at(r, at)
                         })
                         .collect()
                 }),
@@ -979,6 +988,43 @@ pub fn expected_digest<S: AsRef<str>>(driver: Driver, rows: &[(i64, S)]) -> Stri
 }
 
 /// A UTC timestamp as history shows it: `2026-11-26T21:36:05.916190Z`.
+/// `YYYY-MM-DD hh:mm:ss[.f…]` (MySQL's text form of a `DATETIME`) as [`utc_text`] writes it, or
+/// None for any other shape.
+fn datetime_text_utc(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b' '
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let frac = match b.get(19) {
+        None => "",
+        Some(b'.') if b.len() <= 26 && digits(20..b.len()) => &s[20..],
+        Some(_) => return None,
+    };
+    if !shape {
+        return None;
+    }
+    let mut out = String::with_capacity(27);
+    out.push_str(&s[..10]);
+    out.push('T');
+    out.push_str(&s[11..19]);
+    out.push('.');
+    out.push_str(frac);
+    out.extend(std::iter::repeat_n('0', 6 - frac.len()));
+    out.push('Z');
+    Some(out)
+}
+
 fn utc_text(t: chrono::NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
@@ -1000,4 +1046,33 @@ fn utc_text(t: chrono::NaiveDateTime) -> String {
 /// A fixed-size stand-in for a digest, to compare or store (SQLite's digest is the whole list).
 pub fn digest_key(digest: &str) -> String {
     hex::encode(Sha256::digest(digest.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_text_is_reshaped_exactly_as_chrono_would_format_it() {
+        for text in [
+            "2026-11-26 23:13:03.681443",
+            "2026-01-02 03:04:05",
+            "1999-12-31 23:59:59.5",
+            "2000-02-29 00:00:00.000001",
+        ] {
+            let parsed =
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+            assert_eq!(datetime_text_utc(text), Some(utc_text(parsed)), "{text}");
+        }
+        for other in [
+            "",
+            "2026-11-26T23:13:03",
+            "2026-11-26 23:13",
+            "2026-11-26 23:13:03.1234567",
+            "2026-11-26 23:13:03,5",
+            "26-11-26 23:13:03",
+        ] {
+            assert_eq!(datetime_text_utc(other), None, "{other}");
+        }
+    }
 }
