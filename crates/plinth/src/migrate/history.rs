@@ -675,25 +675,33 @@ impl History {
     }
 
     /// [`History::upsert`] and [`History::event`] in one round trip where the server allows it
-    /// (PostgreSQL: a data-modifying `WITH`), else one after the other. For use inside the
-    /// migration's own transaction, where both commit with it.
+    /// (PostgreSQL: a data-modifying `WITH`; SQLite: two statements in one call, the values bound
+    /// in order), else one after the other. For use inside the migration's own transaction, where
+    /// both commit with it. With `commit`, SQLite's call also ends with the `COMMIT` (it is not run
+    /// if a write fails); returns whether the transaction was committed here.
     pub async fn upsert_with_event(
         &self,
         db: &mut Db,
         exists: bool,
         row: &RowWrite<'_>,
         ev: &EventWrite<'_>,
-    ) -> Result<(), HistoryError> {
-        if self.driver != Driver::Postgres {
-            self.upsert(db, exists, row).await?;
-            return self.event(db, ev).await;
-        }
+        commit: bool,
+    ) -> Result<bool, HistoryError> {
         let (upsert, mut vals) = self.upsert_parts(exists, row);
         let (event, event_vals) = self.event_parts(std::slice::from_ref(ev));
+        let (sql, committed) = match self.driver {
+            Driver::MySql => {
+                self.upsert(db, exists, row).await?;
+                self.event(db, ev).await?;
+                return Ok(false);
+            }
+            Driver::Postgres => (format!("WITH h AS ({upsert}) {event}"), false),
+            Driver::Sqlite if commit => (format!("{upsert};\n{event};\nCOMMIT"), true),
+            Driver::Sqlite => (format!("{upsert};\n{event}"), false),
+        };
         vals.extend(event_vals);
-        let sql = format!("WITH h AS ({upsert}) {event}");
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(committed)
     }
 
     /// Two rows in one round trip where the server allows it (MySQL/MariaDB: a two-row `INSERT …

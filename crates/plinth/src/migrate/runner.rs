@@ -821,14 +821,15 @@ impl Migrator {
                         duration_ms: Some(ms),
                         ..event(m, "applied", actor, Some(&m.checksum), None)
                     },
+                    true,
                 )
                 .await
-                .map_err(Failure::History)?;
-            Ok::<(), Failure>(())
+                .map_err(Failure::History)
         }
         .await;
         match outcome {
-            Ok(()) => {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 commit(db).await?;
                 Ok(())
             }
