@@ -414,6 +414,48 @@ async fn a_failing_first_statement_keeps_the_previous_success_mysql() {
     }
 }
 
+/// SQLite's history is read as one JSON value; a row edited by hand to a value of another type
+/// (SQLite keeps what it is given) must not break `status`: plinth then reads row by row.
+#[tokio::test]
+async fn status_reads_a_hand_edited_sqlite_history() {
+    let db = test_db!(Kind::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_a.sql"),
+        "CREATE TABLE a (id INTEGER);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("0002_b.sql"),
+        "CREATE TABLE b (id INTEGER);\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let status = |db: &TestDb| -> Value {
+        let (code, out, err) = run(plinth(db, dir.path()).args(["status", "--format", "json"]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let before = status(&db);
+    assert_eq!(before["migrations"][1]["attempts"], 1);
+    assert_eq!(before["migrations"][1]["name"], "b");
+    db.exec(&format!(
+        "UPDATE {HISTORY} SET attempts = 'many', name = 'b \"quoted\" é' WHERE version = 2"
+    ))
+    .await
+    .unwrap();
+    let after = status(&db);
+    let states: Vec<&str> = after["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["applied", "applied"], "{after}");
+    assert_eq!(after["migrations"][0]["attempts"], 1, "{after}");
+}
+
 const SECRET: &str = "Sup3rS3cretPw";
 
 fn assert_no_secret(out: &str, err: &str) {
