@@ -27,6 +27,13 @@ fn write_corpus(dir: &Path) {
     .unwrap();
 }
 
+/// Migration files, by name and content.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+}
+
 fn plinth(db: &TestDb, dir: &Path) -> Command {
     let mut c = Command::cargo_bin("plinth").unwrap();
     c.env_remove("DATABASE_URL")
@@ -257,26 +264,18 @@ async fn edited_file_sqlite() {
 async fn failure_and_retry(kind: Kind) {
     let db = test_db!(kind);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("0001_a.sql"),
-        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0002_b.sql"),
-        "CREATE TABLE b (id INTEGER PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0003_broken.sql"),
-        "CREATE TABLE c (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0004_d.sql"),
-        "CREATE TABLE d (id INTEGER PRIMARY KEY);\n",
-    )
-    .unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"),
+            ("0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"),
+            (
+                "0003_broken.sql",
+                "CREATE TABLE c (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
+            ),
+            ("0004_d.sql", "CREATE TABLE d (id INTEGER PRIMARY KEY);\n"),
+        ],
+    );
 
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 1, "{out}\n{err}");
@@ -355,14 +354,15 @@ async fn a_failing_first_statement_keeps_the_previous_success_mysql() {
     ] {
         let db = test_db!(Kind::MySql);
         let dir = tempfile::tempdir().unwrap();
-        for (file, sql) in [
-            ("0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"),
-            ("0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"),
-            ("0003_c.sql", bad),
-            ("0004_d.sql", "CREATE TABLE d (id INTEGER PRIMARY KEY);\n"),
-        ] {
-            std::fs::write(dir.path().join(file), sql).unwrap();
-        }
+        write_files(
+            dir.path(),
+            &[
+                ("0001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"),
+                ("0002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"),
+                ("0003_c.sql", bad),
+                ("0004_d.sql", "CREATE TABLE d (id INTEGER PRIMARY KEY);\n"),
+            ],
+        );
         let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
         assert_eq!(code, 1, "{case}: {out}\n{err}");
         let states = |json: &str| -> Vec<(String, i64)> {
@@ -420,16 +420,13 @@ async fn a_failing_first_statement_keeps_the_previous_success_mysql() {
 async fn status_reads_a_hand_edited_sqlite_history() {
     let db = test_db!(Kind::Sqlite);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("0001_a.sql"),
-        "CREATE TABLE a (id INTEGER);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0002_b.sql"),
-        "CREATE TABLE b (id INTEGER);\n",
-    )
-    .unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("0001_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+            ("0002_b.sql", "CREATE TABLE b (id INTEGER);\n"),
+        ],
+    );
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 0, "{out}\n{err}");
     let status = |db: &TestDb| -> Value {
@@ -633,16 +630,16 @@ async fn requires_directives_sqlite() {
 async fn migrate_refuses_lint_errors_before_running_anything() {
     let db = test_db!(Kind::Postgres);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("0001_t.sql"),
-        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0002_idx.sql"),
-        "CREATE INDEX CONCURRENTLY t_id ON t (id);\n",
-    )
-    .unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("0001_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY);\n"),
+            (
+                "0002_idx.sql",
+                "CREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+            ),
+        ],
+    );
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 1, "{out}{err}");
     assert!(
