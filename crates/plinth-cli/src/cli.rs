@@ -16,15 +16,21 @@ use tokio::sync::oneshot;
 #[derive(Parser, Debug)]
 #[command(name = "plinth", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Database URL (postgres://, mysql://, mariadb://, sqlite:); else DATABASE_URL; else sqlite:plinth.db.
+    /// Database URL (postgres://, mysql://, mariadb://, sqlite:); else DATABASE_URL; else the
+    /// config file's database_url; else sqlite:plinth.db.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Directory of migration files.
-    #[arg(long, global = true, default_value = "migrations")]
-    pub source: PathBuf,
-    /// Name of the history table.
-    #[arg(long, global = true, default_value = DEFAULT_HISTORY_TABLE)]
-    pub history_table: String,
+    /// Directory of migration files; else the config file's source; else ./migrations.
+    #[arg(long, global = true)]
+    pub source: Option<PathBuf>,
+    /// Name of the history table; else the config file's history_table; else
+    /// plinth_migration_history.
+    #[arg(long, global = true)]
+    pub history_table: Option<String>,
+    /// Config file (TOML with database_url, source, history_table); else PLINTH_CONFIG; else
+    /// ./plinth.toml when there is one. Flags and environment variables win over it.
+    #[arg(long, global = true, env = "PLINTH_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -232,6 +238,57 @@ impl CliError {
     }
 }
 
+/// `plinth.toml`: the settings a project keeps beside its migrations, below flags and environment
+/// variables. Unknown keys are refused, so that a misspelt one is not silently ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    /// Relative to the file's directory.
+    source: Option<PathBuf>,
+    history_table: Option<String>,
+}
+
+impl FileConfig {
+    /// The file named by `--config`/`PLINTH_CONFIG` (which must exist), else `./plinth.toml` if
+    /// there is one, else nothing.
+    fn load(explicit: Option<&Path>) -> Result<FileConfig, CliError> {
+        let default = Path::new("plinth.toml");
+        let path = match explicit {
+            Some(p) => p,
+            None if default.is_file() => default,
+            None => return Ok(FileConfig::default()),
+        };
+        let bad =
+            |what: String| CliError::new(2, format!("config file {}: {what}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        // The error's own rendering quotes the offending line, which may hold a password: only
+        // its position and message are shown.
+        let mut file: FileConfig = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            bad(format!(
+                "{}{}",
+                at.unwrap_or_default(),
+                e.message().trim_end()
+            ))
+        })?;
+        if let Some(source) = file.source.take() {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            file.source = Some(if source.is_relative() {
+                dir.join(source)
+            } else {
+                source
+            });
+        }
+        Ok(file)
+    }
+}
+
 /// What every command needs: where the database and migrations are, and how to print.
 pub struct Context {
     /// The database URL (never printed as is).
@@ -263,21 +320,31 @@ pub struct Context {
 impl Context {
     /// Build the context from the parsed flags.
     pub fn new(cli: &Cli) -> Result<Context, CliError> {
+        let file = FileConfig::load(cli.config.as_deref())?;
         let url = cli
             .database_url
             .clone()
             .filter(|u| !u.trim().is_empty())
+            .or(file.database_url.filter(|u| !u.trim().is_empty()))
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         Ok(Context {
             secrets: plinth::redact::secrets_of(&url),
             url,
-            source_dir: cli.source.clone(),
+            source_dir: cli
+                .source
+                .clone()
+                .or(file.source)
+                .unwrap_or_else(|| PathBuf::from("migrations")),
             cache_dir: if cli.no_checksum_cache {
                 None
             } else {
                 plinth::migrate::default_cache_dir()
             },
-            history_table: cli.history_table.clone(),
+            history_table: cli
+                .history_table
+                .clone()
+                .or(file.history_table)
+                .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_string()),
             format: cli.format,
             source_read: Mutex::new(None),
             connection: Mutex::new(None),
