@@ -101,12 +101,7 @@ fn plinth(url: &str, dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    plinth_testkit::outcome(cmd.output())
 }
 
 fn unique(prefix: &str) -> String {

@@ -18,12 +18,7 @@ fn plinth(cwd: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    plinth_testkit::outcome(cmd.output())
 }
 
 /// The versions `status --format json` reports as applied.

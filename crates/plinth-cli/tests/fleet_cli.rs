@@ -5,12 +5,7 @@ use plinth_testkit::{test_db, Kind, TestDb};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    plinth_testkit::outcome(cmd.output())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,16 +5,12 @@ use plinth_testkit::Kind;
 use serde_json::Value;
 
 fn plinth(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("plinth")
-        .unwrap()
-        .env_remove("DATABASE_URL")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    plinth_testkit::outcome(
+        Command::cargo_bin("plinth")
+            .unwrap()
+            .env_remove("DATABASE_URL")
+            .args(args)
+            .output(),
     )
 }
 

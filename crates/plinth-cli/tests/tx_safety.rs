@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_plinth");
@@ -28,12 +28,7 @@ fn plinth(db: &TestDb, dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out: Output = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    plinth_testkit::outcome(cmd.output())
 }
 
 fn rounds(var: &str, default: usize) -> usize {
