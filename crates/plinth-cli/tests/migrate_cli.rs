@@ -409,6 +409,45 @@ async fn a_failing_first_statement_keeps_the_previous_success_mysql() {
     }
 }
 
+/// MySQL/MariaDB run a down file statement by statement (each DDL commits itself), so a failed
+/// rollback says which statement failed and what took effect before it, and stops later runs.
+#[tokio::test]
+async fn a_failed_mysql_down_names_its_statement_and_what_took_effect() {
+    let db = test_db!(Kind::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "0001_ab.up.sql",
+                "CREATE TABLE a (id INTEGER);\nCREATE TABLE b (id INTEGER);\n",
+            ),
+            (
+                "0001_ab.down.sql",
+                "DROP TABLE b;\nDROP TABLE no_such_table;\nDROP TABLE a;\n",
+            ),
+        ],
+    );
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("down"));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("down statement 2 of 3")
+            && err.contains("DROP TABLE no_such_table")
+            && err.contains("statement 1 took effect")
+            && err.contains("repair --mark-rolled-back 1"),
+        "{err}"
+    );
+    assert!(!db.table_exists("b").await, "statement 1 ran");
+    assert!(db.table_exists("a").await, "statement 3 did not");
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(
+        code, 5,
+        "the half-done rollback stops migrate: {out}\n{err}"
+    );
+}
+
 /// SQLite's history is read as one JSON value; a row edited by hand to a value of another type
 /// (SQLite keeps what it is given) must not break `status`: plinth then reads row by row.
 #[tokio::test]

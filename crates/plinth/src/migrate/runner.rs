@@ -1671,7 +1671,13 @@ impl Migrator {
                 } else {
                     history.set_status(db, m.version, Status::Running, None).await?;
                 }
-                let r = db.execute_script(&down_sql).await;
+                // MySQL/MariaDB commit each DDL statement on its own: run the file statement by
+                // statement, so that a failure can say which one failed and how many took effect.
+                let (r, detail) = if transactional {
+                    (db.execute_script(&down_sql).await, None)
+                } else {
+                    run_down_statements(db, &down_sql, m.version).await
+                };
                 match r {
                     Ok(_) => {
                         let ms = start.elapsed().as_millis() as i64;
@@ -1688,7 +1694,7 @@ impl Migrator {
                             rollback(db, &msg).await;
                         }
                         let _ = history.event(db, &event(m, "revert_failed", &actor, Some(&m.checksum), Some(&msg))).await;
-                        return Err(MigrateError::Failed { version: m.version, name: m.name.clone(), origin: m.down_origin.clone().unwrap_or_default(), error: msg, detail: None, source: Some(e), rolled_back: Vec::new() });
+                        return Err(MigrateError::Failed { version: m.version, name: m.name.clone(), origin: m.down_origin.clone().unwrap_or_default(), error: msg, detail, source: Some(e), rolled_back: Vec::new() });
                     }
                 }
             }
@@ -1696,6 +1702,39 @@ impl Migrator {
         })
         .await
     }
+}
+
+/// A MySQL/MariaDB down file, one statement at a time (each DDL statement commits itself). On a
+/// failure, also what to tell the user: which statement, and how many before it took effect.
+async fn run_down_statements(
+    db: &mut Db,
+    sql: &str,
+    version: i64,
+) -> (Result<u64, sqlx::Error>, Option<String>) {
+    let stmts = split::split_mysql(sql);
+    let total = stmts.len();
+    let mut affected = 0;
+    for (i, st) in stmts.iter().enumerate() {
+        match db.execute_script(&st.text).await {
+            Ok(n) => affected += n,
+            Err(e) => {
+                let took = match i {
+                    0 => "no statement before it took effect".to_string(),
+                    1 => "statement 1 took effect".to_string(),
+                    _ => format!("statements 1 to {i} took effect"),
+                };
+                let detail = format!(
+                    "down statement {} of {total} failed (`{}`); {took}, and the migration is marked \
+                     running: finish or undo the rollback by hand, then `plinth repair \
+                     --mark-rolled-back {version}` or `plinth repair --mark-applied {version}`",
+                    i + 1,
+                    st.snippet()
+                );
+                return (Err(e), Some(detail));
+            }
+        }
+    }
+    (Ok(affected), None)
 }
 
 /// A failure of the migration's own body.
