@@ -101,7 +101,7 @@ fn plinth(url: &str, dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    plinth_testkit::outcome(cmd.output())
+    plinth_testkit::outcome(cmd.output().unwrap())
 }
 
 fn unique(prefix: &str) -> String {

@@ -18,7 +18,7 @@ fn plinth(cwd: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    plinth_testkit::outcome(cmd.output())
+    plinth_testkit::outcome(cmd.output().unwrap())
 }
 
 /// The versions `status --format json` reports as applied.

@@ -5,7 +5,7 @@ use plinth_testkit::{test_db, Kind, TestDb};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    plinth_testkit::outcome(cmd.output())
+    plinth_testkit::outcome(cmd.output().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

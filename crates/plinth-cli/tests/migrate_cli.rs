@@ -46,7 +46,7 @@ fn plinth(db: &TestDb, dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    plinth_testkit::outcome(cmd.output())
+    plinth_testkit::outcome(cmd.output().unwrap())
 }
 
 async fn full_cycle(kind: Kind) {

@@ -10,7 +10,8 @@ fn plinth(args: &[&str]) -> (i32, String, String) {
             .unwrap()
             .env_remove("DATABASE_URL")
             .args(args)
-            .output(),
+            .output()
+            .unwrap(),
     )
 }
 

@@ -10,8 +10,7 @@ use sqlx::{Connection, Executor};
 use std::path::PathBuf;
 
 /// Exit code (-1 if killed), stdout and stderr of a command that ran: what a user of the CLI sees.
-pub fn outcome(out: std::io::Result<std::process::Output>) -> (i32, String, String) {
-    let out = out.expect("the command could not be started");
+pub fn outcome(out: std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
