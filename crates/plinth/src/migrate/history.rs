@@ -728,17 +728,18 @@ impl History {
         ev: &EventWrite<'_>,
         commit: bool,
     ) -> Result<bool, HistoryError> {
+        if self.driver == Driver::MySql {
+            self.upsert(db, exists, row).await?;
+            self.event(db, ev).await?;
+            return Ok(false);
+        }
         let (upsert, mut vals) = self.upsert_parts(exists, row);
         let (event, event_vals) = self.event_parts(std::slice::from_ref(ev));
         let (sql, committed) = match self.driver {
-            Driver::MySql => {
-                self.upsert(db, exists, row).await?;
-                self.event(db, ev).await?;
-                return Ok(false);
-            }
-            Driver::Postgres => (format!("WITH h AS ({upsert}) {event}"), false),
             Driver::Sqlite if commit => (format!("{upsert};\n{event};\nCOMMIT"), true),
             Driver::Sqlite => (format!("{upsert};\n{event}"), false),
+            // PostgreSQL (MySQL/MariaDB were answered above).
+            Driver::Postgres | Driver::MySql => (format!("WITH h AS ({upsert}) {event}"), false),
         };
         vals.extend(event_vals);
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
@@ -763,7 +764,7 @@ impl History {
         let (insert, mut vals) = self.upsert_parts(false, first.1);
         let (_, second_vals) = self.upsert_parts(false, second.1);
         vals.extend(second_vals);
-        let row = format!("(?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)", self.now());
+        let row = self.row_values();
         let sql = format!(
             "{insert}, {row} ON DUPLICATE KEY UPDATE name = VALUES(name), checksum = VALUES(checksum), \
              checksum_algorithm = VALUES(checksum_algorithm), status = VALUES(status), \
@@ -774,6 +775,11 @@ impl History {
         );
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// One history row's `VALUES` tuple, in [`History::upsert_parts`]' order of values.
+    fn row_values(&self) -> String {
+        format!("(?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)", self.now())
     }
 
     fn upsert_parts(&self, exists: bool, row: &RowWrite<'_>) -> (String, Vec<Val>) {
@@ -790,9 +796,9 @@ impl History {
             format!(
                 "INSERT INTO {} (name, checksum, checksum_algorithm, status, applied_at, duration_ms, \
                  error_message, db_type, installed_by, attempts, statements_applied, statements_total, version) \
-                 VALUES (?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES {}",
                 self.q(),
-                self.now()
+                self.row_values()
             )
         };
         let opt_int = |v: Option<i64>| v.map(Val::Int).unwrap_or(Val::NullInt);

@@ -919,9 +919,9 @@ impl Migrator {
     /// Each statement commits on its own and is journaled (position and SHA-256) in the same
     /// transaction where the server allows it (DML), right after it otherwise (DDL). A retry after a
     /// failure resumes after the statements already committed, when they are unchanged in the file.
-    #[allow(clippy::too_many_arguments)]
     /// Returns whether the next migration's `running` row was written with this one's `success`
     /// row (`run.next`), and whether it is committed or left for the next statement to commit.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_statements(
         &self,
         db: &mut Db,
