@@ -427,7 +427,7 @@ impl Context {
     /// (or its error) to the command, which reports errors in its usual order. For `migrate`, also
     /// send the up-to-date check's query, which needs no source ([`Context::take_check`]).
     pub async fn prefetch(&self, command: &Command) {
-        if self.sqlite_file_missing() {
+        if self.connecting_creates_a_file() {
             // Connecting would create the file; leave that to the command, after the source is
             // known to be valid, as before.
             return;
@@ -459,14 +459,9 @@ impl Context {
         plinth::redact::scrub(text, &self.secrets)
     }
 
-    /// Whether connecting would create a database file (a SQLite URL whose file does not exist):
-    /// then a command checks its input before connecting.
+    /// Whether connecting would create a database file (a SQLite URL naming no existing file, or
+    /// an in-memory database): then a command checks its input before connecting.
     pub fn connecting_creates_a_file(&self) -> bool {
-        self.sqlite_file_missing()
-    }
-
-    /// Whether the URL names a SQLite database file that does not exist yet (or is not a file).
-    fn sqlite_file_missing(&self) -> bool {
         let Some(rest) = self.url.strip_prefix("sqlite:") else {
             return false;
         };

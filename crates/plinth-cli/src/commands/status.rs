@@ -19,9 +19,10 @@ async fn report_with_replication(
     // The server's part first, while the reading thread builds the source; errors are still
     // reported source first, as without the overlap. (Not for a SQLite file that does not exist
     // yet: connecting would create it, so the source must prove valid first.)
-    let checked_first = match ctx.connecting_creates_a_file() {
-        true => Some(ctx.source()?),
-        false => None,
+    let checked_first = if ctx.connecting_creates_a_file() {
+        Some(ctx.source()?)
+    } else {
+        None
     };
     let server_part = match ctx.connect().await {
         Ok(mut db) => {
