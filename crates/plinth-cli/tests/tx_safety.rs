@@ -251,6 +251,73 @@ async fn failure_leaves_no_table_sqlite() {
     failure_leaves_no_table(Kind::Sqlite).await;
 }
 
+// A deferred constraint fails at COMMIT, after the migration's statements ran: still the
+// migration's failure, recorded, with nothing of it left (PostgreSQL sends COMMIT in the same
+// request as the file; SQLite keeps the transaction open when COMMIT fails).
+
+async fn failure_at_commit_is_the_migrations(kind: Kind) {
+    let db = test_db!(kind);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "0001_a.sql",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+    );
+    write(
+        dir.path(),
+        "0002_c.sql",
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a (id) DEFERRABLE INITIALLY DEFERRED);\n\
+         INSERT INTO c VALUES (1, 42);\n",
+    );
+    // In one transaction for the batch, no one migration is to blame: none is applied.
+    let (code, out, err) = run(plinth(&db, dir.path()).args(["migrate", "--tx-mode", "all"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("COMMIT of the batch failed, so none of migrations 1, 2 were applied"),
+        "{err}"
+    );
+    assert!(
+        !db.table_exists("a").await,
+        "the batch's first table survived"
+    );
+    assert!(history(&db).await.is_empty());
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("0002_c.sql"), "{err}");
+    assert!(err.to_lowercase().contains("foreign key"), "{err}");
+    assert!(db.table_exists("a").await);
+    assert!(
+        !db.table_exists("c").await,
+        "the failed migration's table survived"
+    );
+    let h = history(&db).await;
+    assert_eq!(
+        h.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(),
+        [(1, "success"), (2, "failed")],
+        "{h:?}"
+    );
+    // Fixed, it runs on the next attempt.
+    write(
+        dir.path(),
+        "0002_c.sql",
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a (id) DEFERRABLE INITIALLY DEFERRED);\n\
+         INSERT INTO a VALUES (42);\nINSERT INTO c VALUES (1, 42);\n",
+    );
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(count(&db, "c").await, 1);
+    assert_eq!(history(&db).await[1].1, "success");
+}
+
+#[tokio::test]
+async fn failure_at_commit_is_the_migrations_postgres() {
+    failure_at_commit_is_the_migrations(Kind::Postgres).await;
+}
+#[tokio::test]
+async fn failure_at_commit_is_the_migrations_sqlite() {
+    failure_at_commit_is_the_migrations(Kind::Sqlite).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // --tx-mode all: a failure in migration 7 of 10 leaves the catalog exactly as before.
 

@@ -205,6 +205,30 @@ impl From<Option<String>> for Val {
     }
 }
 
+/// Where a written row's `duration_ms` comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dur {
+    /// A bound value, measured by plinth.
+    Bound,
+    /// PostgreSQL: the server's milliseconds from the transaction's `BEGIN` to the write.
+    SinceBegin,
+    /// PostgreSQL: the history row's, written in the same statement (`WITH h AS (…)`).
+    OfRow,
+}
+
+impl Dur {
+    fn sql(self) -> &'static str {
+        match self {
+            Dur::Bound => "?",
+            Dur::SinceBegin => "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint",
+            Dur::OfRow => "(SELECT duration_ms FROM h)",
+        }
+    }
+}
+
+/// The session setting that carries [`History::inline_record`]'s values (PostgreSQL).
+const ARGS_SETTING: &str = "plinth.args";
+
 /// Errors touching the history tables.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -710,7 +734,7 @@ impl History {
         exists: bool,
         row: &RowWrite<'_>,
     ) -> Result<(), HistoryError> {
-        let (sql, vals) = self.upsert_parts(exists, row);
+        let (sql, vals) = self.upsert_parts(exists, row, Dur::Bound);
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -733,8 +757,8 @@ impl History {
             self.event(db, ev).await?;
             return Ok(false);
         }
-        let (upsert, mut vals) = self.upsert_parts(exists, row);
-        let (event, event_vals) = self.event_parts(std::slice::from_ref(ev));
+        let (upsert, mut vals) = self.upsert_parts(exists, row, Dur::Bound);
+        let (event, event_vals) = self.event_parts(std::slice::from_ref(ev), Dur::Bound);
         let (sql, committed) = match self.driver {
             Driver::Sqlite if commit => (format!("{upsert};\n{event};\nCOMMIT"), true),
             Driver::Sqlite => (format!("{upsert};\n{event}"), false),
@@ -744,6 +768,56 @@ impl History {
         vals.extend(event_vals);
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(committed)
+    }
+
+    /// PostgreSQL: a migration's `success` row and its `applied` event as one statement to put in
+    /// the migration's own script, so that `BEGIN`, the migration, its record and `COMMIT` travel
+    /// in one request. The values stay bound: they go ahead in a session setting
+    /// ([`History::stage`]) that the statement reads; the duration is the server's, from `BEGIN`
+    /// to the write. Returns the statement and the setting's value.
+    pub fn inline_record(
+        &self,
+        exists: bool,
+        row: &RowWrite<'_>,
+        ev: &EventWrite<'_>,
+    ) -> (String, String) {
+        let (upsert, mut vals) = self.upsert_parts(exists, row, Dur::SinceBegin);
+        let (event, event_vals) = self.event_parts(std::slice::from_ref(ev), Dur::OfRow);
+        vals.extend(event_vals);
+        let template = format!("WITH h AS ({upsert} RETURNING duration_ms) {event}");
+        let mut args = Vec::with_capacity(vals.len());
+        let mut sql = String::with_capacity(template.len() + 48 * vals.len());
+        let mut vals = vals.into_iter();
+        for ch in template.chars() {
+            if ch != '?' {
+                sql.push(ch);
+                continue;
+            }
+            // Templates hold no literal `?`: each one is the next value.
+            let (cast, arg) = match vals.next() {
+                Some(Val::Int(x)) => ("::bigint", serde_json::Value::from(x)),
+                Some(Val::Text(s)) => ("", serde_json::Value::from(s)),
+                Some(Val::NullInt | Val::NullText) | None => {
+                    sql.push_str("NULL");
+                    continue;
+                }
+            };
+            sql.push_str(&format!(
+                "(current_setting('{ARGS_SETTING}')::json->>{}){cast}",
+                args.len()
+            ));
+            args.push(arg);
+        }
+        (sql, serde_json::Value::Array(args).to_string())
+    }
+
+    /// PostgreSQL: send [`History::inline_record`]'s values ahead of the script that reads them.
+    pub async fn stage(&self, db: &mut Db, args: &str) -> Result<(), HistoryError> {
+        let sql = format!("SELECT set_config('{ARGS_SETTING}', ?, false)");
+        exec_bound(db, &sql, &[Val::Text(args.to_string())])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Two rows in one round trip where the server allows it (MySQL/MariaDB: a two-row `INSERT …
@@ -761,10 +835,10 @@ impl History {
         }
         // `attempts` is the delta on a duplicate key and the count on an insert: 1 for a new
         // attempt either way, 0 for a status change of a row that exists (`first` always does).
-        let (insert, mut vals) = self.upsert_parts(false, first.1);
-        let (_, second_vals) = self.upsert_parts(false, second.1);
+        let (insert, mut vals) = self.upsert_parts(false, first.1, Dur::Bound);
+        let (_, second_vals) = self.upsert_parts(false, second.1, Dur::Bound);
         vals.extend(second_vals);
-        let row = self.row_values();
+        let row = self.row_values(Dur::Bound);
         let sql = format!(
             "{insert}, {row} ON DUPLICATE KEY UPDATE name = VALUES(name), checksum = VALUES(checksum), \
              checksum_algorithm = VALUES(checksum_algorithm), status = VALUES(status), \
@@ -778,19 +852,24 @@ impl History {
     }
 
     /// One history row's `VALUES` tuple, in [`History::upsert_parts`]' order of values.
-    fn row_values(&self) -> String {
-        format!("(?, ?, ?, ?, {}, ?, ?, ?, ?, ?, ?, ?, ?)", self.now())
+    fn row_values(&self, dur: Dur) -> String {
+        format!(
+            "(?, ?, ?, ?, {}, {}, ?, ?, ?, ?, ?, ?, ?)",
+            self.now(),
+            dur.sql()
+        )
     }
 
-    fn upsert_parts(&self, exists: bool, row: &RowWrite<'_>) -> (String, Vec<Val>) {
+    fn upsert_parts(&self, exists: bool, row: &RowWrite<'_>, dur: Dur) -> (String, Vec<Val>) {
         let r = row;
         let sql = if exists {
             format!(
                 "UPDATE {} SET name = ?, checksum = ?, checksum_algorithm = ?, status = ?, \
-                 applied_at = {}, duration_ms = ?, error_message = ?, db_type = ?, installed_by = ?, \
+                 applied_at = {}, duration_ms = {}, error_message = ?, db_type = ?, installed_by = ?, \
                  attempts = attempts + ?, statements_applied = ?, statements_total = ? WHERE version = ?",
                 self.q(),
-                self.now()
+                self.now(),
+                dur.sql()
             )
         } else {
             format!(
@@ -798,16 +877,20 @@ impl History {
                  error_message, db_type, installed_by, attempts, statements_applied, statements_total, version) \
                  VALUES {}",
                 self.q(),
-                self.row_values()
+                self.row_values(dur)
             )
         };
         let opt_int = |v: Option<i64>| v.map(Val::Int).unwrap_or(Val::NullInt);
-        let vals = vec![
+        let mut vals = vec![
             Val::Text(r.name.to_string()),
             Val::Text(r.checksum.to_string()),
             Val::Text(super::source::CHECKSUM_ALGORITHM.to_string()),
             Val::Text(r.status.as_str().to_string()),
-            Val::Int(r.duration_ms),
+        ];
+        if dur == Dur::Bound {
+            vals.push(Val::Int(r.duration_ms));
+        }
+        vals.extend([
             r.error.map(str::to_string).into(),
             Val::Text(r.backend.as_str().to_string()),
             Val::Text(r.actor.to_string()),
@@ -815,7 +898,7 @@ impl History {
             opt_int(r.statements_applied),
             opt_int(r.statements_total),
             Val::Int(r.version),
-        ];
+        ]);
         (sql, vals)
     }
 
@@ -833,14 +916,14 @@ impl History {
         if evs.is_empty() {
             return Ok(());
         }
-        let (sql, vals) = self.event_parts(evs);
+        let (sql, vals) = self.event_parts(evs, Dur::Bound);
         exec_bound(db, &sql, &vals).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// One `INSERT` of these events (one row each, in order) and its values.
-    fn event_parts(&self, evs: &[EventWrite<'_>]) -> (String, Vec<Val>) {
-        let row = format!("(?, ?, ?, {}, ?, ?, ?, ?, ?, ?)", self.now());
+    fn event_parts(&self, evs: &[EventWrite<'_>], dur: Dur) -> (String, Vec<Val>) {
+        let row = format!("(?, ?, ?, {}, ?, ?, {}, ?, ?, ?)", self.now(), dur.sql());
         let sql = format!(
             "INSERT INTO {} (version, name, event, at, actor, checksum, duration_ms, error_message, failing_statement, statement_index) \
              VALUES {}",
@@ -851,16 +934,19 @@ impl History {
             .iter()
             .flat_map(|ev| {
                 [
-                    Val::Int(ev.version),
-                    Val::Text(ev.name.to_string()),
-                    Val::Text(ev.event.to_string()),
-                    Val::Text(ev.actor.to_string()),
-                    ev.checksum.map(str::to_string).into(),
-                    ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt),
-                    ev.error.map(str::to_string).into(),
-                    ev.failing_statement.map(str::to_string).into(),
-                    ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt),
+                    Some(Val::Int(ev.version)),
+                    Some(Val::Text(ev.name.to_string())),
+                    Some(Val::Text(ev.event.to_string())),
+                    Some(Val::Text(ev.actor.to_string())),
+                    Some(ev.checksum.map(str::to_string).into()),
+                    (dur == Dur::Bound)
+                        .then(|| ev.duration_ms.map(Val::Int).unwrap_or(Val::NullInt)),
+                    Some(ev.error.map(str::to_string).into()),
+                    Some(ev.failing_statement.map(str::to_string).into()),
+                    Some(ev.statement_index.map(Val::Int).unwrap_or(Val::NullInt)),
                 ]
+                .into_iter()
+                .flatten()
             })
             .collect();
         (sql, vals)

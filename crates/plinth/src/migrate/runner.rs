@@ -185,6 +185,16 @@ pub enum MigrateError {
     /// A database error outside any migration.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// `--tx-mode all`: the batch's COMMIT failed (a deferred constraint), so nothing was applied.
+    #[error("COMMIT of the batch failed, so none of migrations {} were applied: {error} (a deferred constraint is checked at COMMIT; find the migration that breaks it)", .versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))]
+    BatchCommit {
+        /// The versions the batch held.
+        versions: Vec<i64>,
+        /// The database's message.
+        error: String,
+        /// The driver error, for classification.
+        source: sqlx::Error,
+    },
     /// The plan found problems that must be fixed first.
     #[error("refusing to migrate:\n{}", .0.iter().map(|b| format!("  - {b}")).collect::<Vec<_>>().join("\n"))]
     Blocked(Vec<Blocker>),
@@ -792,27 +802,16 @@ impl Migrator {
         exists: bool,
         start: Instant,
     ) -> Result<(), MigrateError> {
-        // On PostgreSQL the BEGIN travels with the migration's SQL (one round trip fewer); the
-        // history row and its event then go in one statement, and COMMIT: three round trips, as
-        // for a program that runs the file in a transaction and records nothing.
-        let begin_with_body = match (&m.up, db.driver) {
-            (Body::Sql(sql), Driver::Postgres) => Some(format!("BEGIN;\n{sql}")),
-            _ => None,
-        };
-        match &begin_with_body {
-            Some(_) => tracing::debug!(
-                isolation = "server default (read committed)",
-                "BEGIN (sent with the migration)"
-            ),
-            None => begin(db).await?,
+        if let (Body::Sql(sql), Driver::Postgres) = (&m.up, db.driver) {
+            return self
+                .apply_in_one_request(db, history, backend, actor, m, exists, start, sql)
+                .await;
         }
+        begin(db).await?;
         let outcome = async {
-            match &begin_with_body {
-                Some(script) => run_sql(db, script).await.map_err(Failure::Body)?,
-                None => run_body(db, m).await.map_err(Failure::Body)?,
-            }
+            run_body(db, m).await.map_err(Failure::Body)?;
             let ms = start.elapsed().as_millis() as i64;
-            history
+            let committed = history
                 .upsert_with_event(
                     db,
                     exists,
@@ -824,35 +823,71 @@ impl Migrator {
                     true,
                 )
                 .await
-                .map_err(Failure::History)
+                .map_err(|h| match h {
+                    // SQLite's COMMIT, sent with the record, checks the migration's deferred
+                    // foreign keys (the history tables have none): the migration's failure.
+                    HistoryError::Database { source, .. }
+                        if db.driver == Driver::Sqlite && is_foreign_key_violation(&source) =>
+                    {
+                        Failure::Body(body_error(source))
+                    }
+                    h => Failure::History(h),
+                })?;
+            if !committed {
+                // A deferred constraint is checked here: the migration's failure too.
+                commit(db).await.map_err(|e| Failure::Body(body_error(e)))?;
+            }
+            Ok::<(), Failure>(())
         }
         .await;
-        match outcome {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                commit(db).await?;
-                Ok(())
-            }
-            Err(f) => {
-                rollback(db, &f.to_string()).await;
-                match f {
-                    Failure::History(h) => Err(h.into()),
-                    Failure::Body(e) => Err(self
-                        .record_failure(
-                            db,
-                            history,
-                            backend,
-                            actor,
-                            m,
-                            exists,
-                            start,
-                            e,
-                            Vec::new(),
-                        )
-                        .await),
-                }
-            }
+        let Err(f) = outcome else {
+            return Ok(());
+        };
+        rollback_after_failure(db, &f.to_string()).await;
+        match f {
+            Failure::History(h) => Err(h.into()),
+            Failure::Body(e) => Err(self
+                .record_failure(db, history, backend, actor, m, exists, start, e, Vec::new())
+                .await),
         }
+    }
+
+    /// PostgreSQL, a migration written in SQL: two round trips, one fewer than a program that runs
+    /// the file in a transaction and records nothing. The history row's values go first (a
+    /// session setting, bound); then `BEGIN`, the file, the history row with its event, and
+    /// `COMMIT` in one request. Any failure in it — the file, the record, or `COMMIT` itself (a
+    /// deferred constraint) — leaves nothing of the migration, and is recorded as its failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_in_one_request(
+        &self,
+        db: &mut Db,
+        history: &History,
+        backend: Backend,
+        actor: &str,
+        m: &Migration,
+        exists: bool,
+        start: Instant,
+        sql: &str,
+    ) -> Result<(), MigrateError> {
+        let (record, args) = history.inline_record(
+            exists,
+            &row(m, Status::Success, 0, None, backend, actor, 1),
+            &event(m, "applied", actor, Some(&m.checksum), None),
+        );
+        history.stage(db, &args).await?;
+        tracing::debug!(
+            isolation = "server default (read committed)",
+            "BEGIN, the migration, its history row and COMMIT in one request"
+        );
+        // The file's last statement may lack its `;` or end in a `--` comment.
+        let script = format!("BEGIN;\n{sql}\n;\n{record};\nCOMMIT");
+        let Err(e) = run_sql(db, &script).await else {
+            return Ok(());
+        };
+        rollback_after_failure(db, &e.message).await;
+        Err(self
+            .record_failure(db, history, backend, actor, m, exists, start, e, Vec::new())
+            .await)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1265,7 +1300,16 @@ impl Migrator {
                 reason: None,
             });
         }
-        commit(db).await?;
+        // A deferred constraint fails here, for no one migration: nothing of the batch remains.
+        if let Err(e) = commit(db).await {
+            rollback_after_failure(db, "COMMIT failed").await;
+            done.clear();
+            return Err(MigrateError::BatchCommit {
+                versions: so_far,
+                error: db_message(&e),
+                source: e,
+            });
+        }
         Ok(())
     }
 
@@ -1922,15 +1966,24 @@ async fn read_history(
 
 /// Run SQL text as one script; a failure is the migration body's.
 async fn run_sql(db: &mut Db, sql: &str) -> Result<(), BodyError> {
-    db.execute_script(sql)
-        .await
-        .map(|_| ())
-        .map_err(|e| BodyError {
-            message: db_message(&e),
-            statement: None,
-            source: Some(e),
-            progress: None,
-        })
+    db.execute_script(sql).await.map(|_| ()).map_err(body_error)
+}
+
+/// A database error as the migration body's failure.
+fn body_error(e: sqlx::Error) -> BodyError {
+    BodyError {
+        message: db_message(&e),
+        statement: None,
+        source: Some(e),
+        progress: None,
+    }
+}
+
+/// SQLite's `SQLITE_CONSTRAINT_FOREIGNKEY` (787), the only constraint SQLite can defer to COMMIT.
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "787")
 }
 
 async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
@@ -2060,6 +2113,17 @@ async fn begin(db: &mut Db) -> Result<(), sqlx::Error> {
 async fn commit(db: &mut Db) -> Result<(), sqlx::Error> {
     tracing::debug!("COMMIT");
     db.execute_script("COMMIT").await.map(|_| ())
+}
+
+/// Roll back what a failed migration left open. PostgreSQL refuses every query in a transaction
+/// that failed before COMMIT and has ended one whose COMMIT failed (a ROLLBACK would then only
+/// draw a warning); SQLite keeps a transaction open when its COMMIT fails.
+async fn rollback_after_failure(db: &mut Db, reason: &str) {
+    if db.driver == Driver::Postgres && db.execute_script("SELECT 1").await.is_ok() {
+        tracing::debug!(reason, "the transaction ended with its failed COMMIT");
+        return;
+    }
+    rollback(db, reason).await
 }
 
 async fn rollback(db: &mut Db, reason: &str) {
