@@ -487,6 +487,42 @@ async fn status_reads_a_hand_edited_sqlite_history() {
     assert_eq!(after["migrations"][0]["attempts"], 1, "{after}");
 }
 
+/// History tables created by plinth before SQLite's version became the row id (and events had
+/// AUTOINCREMENT) are used as they are.
+#[tokio::test]
+async fn an_older_sqlite_history_schema_keeps_working() {
+    let db = test_db!(Kind::Sqlite);
+    for ddl in [
+        "CREATE TABLE \"plinth_migration_history_events\" (id INTEGER PRIMARY KEY AUTOINCREMENT, version BIGINT NOT NULL, name VARCHAR(255) NOT NULL, event VARCHAR(16) NOT NULL, at TEXT NOT NULL, actor VARCHAR(255) NOT NULL, checksum VARCHAR(128) NULL, duration_ms BIGINT NULL, error_message TEXT NULL, failing_statement TEXT NULL, statement_index BIGINT NULL)",
+        "CREATE TABLE \"plinth_migration_history\" (version BIGINT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, checksum VARCHAR(128) NOT NULL, checksum_algorithm VARCHAR(32) NOT NULL, status VARCHAR(16) NOT NULL, applied_at TEXT NOT NULL, duration_ms BIGINT NOT NULL DEFAULT 0, error_message TEXT NULL, db_type VARCHAR(16) NOT NULL, installed_by VARCHAR(255) NOT NULL, attempts BIGINT NOT NULL DEFAULT 1, statements_applied BIGINT NULL, statements_total BIGINT NULL)",
+    ] {
+        db.exec(ddl).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("0001_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+            ("0002_b.sql", "CREATE TABLE b (id INTEGER);\n"),
+        ],
+    );
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("up to date"), "{out}");
+    let (code, out, err) = run(plinth(&db, dir.path()).args(["history", "--format", "json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let events: Value = serde_json::from_str(&out).unwrap();
+    let applied = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "applied")
+        .count();
+    assert_eq!(applied, 2, "{events}");
+}
+
 const SECRET: &str = "Sup3rS3cretPw";
 
 fn assert_no_secret(out: &str, err: &str) {
