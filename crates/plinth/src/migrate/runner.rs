@@ -14,6 +14,7 @@ use super::plan::{plan, plan_owned, Blocker, Plan, PlanOptions, State};
 use super::source::{Body, Migration, MigrationSource, SourceDigests, SourceError};
 use crate::backend::{Backend, ConnectConfig, ConnectError, Db, Driver, ServerInfo};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub mod split;
@@ -684,25 +685,23 @@ impl Migrator {
         Self::check_blockers(&current, server.backend, migrations)?;
         let backend = server.backend;
         let actor = current_user(db).await;
+        // Looked up by version (not searched: 10,000 pending would make that quadratic).
+        let by_version: HashMap<i64, &Migration> =
+            migrations.iter().map(|m| (m.version, m)).collect();
         let todo: Vec<(&Migration, bool)> = current
             .to_apply()
+            .filter_map(|e| by_version.get(&e.version).map(|m| (*m, e.history.is_some())))
+            .collect();
+        // Statements a failed statement-by-statement attempt committed, by version.
+        let committed: HashMap<i64, i64> = current
+            .entries
+            .iter()
             .filter_map(|e| {
-                migrations
-                    .iter()
-                    .find(|m| m.version == e.version)
-                    .map(|m| (m, e.history.is_some()))
+                let h = e.history.as_ref().filter(|h| h.status == Status::Failed)?;
+                Some((e.version, h.statements_applied?))
             })
             .collect();
-        let resume_from = |v: i64| -> i64 {
-            current
-                .entries
-                .iter()
-                .find(|e| e.version == v)
-                .and_then(|e| e.history.as_ref())
-                .filter(|h| h.status == Status::Failed)
-                .and_then(|h| h.statements_applied)
-                .unwrap_or(0)
-        };
+        let resume_from = |v: i64| -> i64 { committed.get(&v).copied().unwrap_or(0) };
         observer.event(&RunEvent::Planned { total: todo.len() });
         let mut done = Vec::new();
         if self.options.tx_mode == TxMode::All && !backend.is_mysql_family() {
