@@ -215,6 +215,8 @@ pub struct Db {
     pub display_url: String,
     /// The URL itself, for opening sibling connections (the lock's); never displayed.
     pub(crate) url: String,
+    /// Names of the statements plinth prepared (SQL `PREPARE`) in this session.
+    pub(crate) prepared: Vec<String>,
 }
 
 impl Db {
@@ -257,6 +259,7 @@ impl Db {
             info,
             display_url,
             url: url.to_string(),
+            prepared: Default::default(),
         })
     }
 

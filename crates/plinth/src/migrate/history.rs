@@ -780,51 +780,67 @@ impl History {
         Ok(committed)
     }
 
-    /// PostgreSQL: a migration's `success` row and its `applied` event as one statement to put in
+    /// PostgreSQL: a migration's `success` row and its `applied` event as one `EXECUTE` to put in
     /// the migration's own script, so that `BEGIN`, the migration, its record and `COMMIT` travel
-    /// in one request. The values stay bound: they go ahead in a session setting
-    /// ([`History::stage`]) that the statement reads; the duration is the server's, from `BEGIN`
-    /// to the write. Returns the statement and the setting's value.
+    /// in one request. The statement is prepared once per session (planned once, unlike SQL sent
+    /// as text) and the values stay bound: they go ahead in a session setting ([`History::stage`])
+    /// that the `EXECUTE` passes to it. The duration is the server's, from `BEGIN` to the write.
     pub fn inline_record(
         &self,
         exists: bool,
         row: &RowWrite<'_>,
         ev: &EventWrite<'_>,
-    ) -> (String, String) {
+    ) -> InlineRecord {
         let (upsert, mut vals) = self.upsert_parts(exists, row, Dur::SinceBegin);
         let (event, event_vals) = self.event_parts(std::slice::from_ref(ev), Dur::OfRow);
         vals.extend(event_vals);
         let template = format!("WITH h AS ({upsert} RETURNING duration_ms) {event}");
         let mut args = Vec::with_capacity(vals.len());
-        let mut sql = String::with_capacity(template.len() + 48 * vals.len());
+        let mut body = String::with_capacity(template.len() + 16 * vals.len());
         let mut vals = vals.into_iter();
         for ch in template.chars() {
             if ch != '?' {
-                sql.push(ch);
+                body.push(ch);
                 continue;
             }
-            // Templates hold no literal `?`: each one is the next value.
+            // Templates hold no literal `?`: each one is the next value, a JSON array element
+            // (JSON null for NULL, so the statement's text never depends on the values).
             let (cast, arg) = match vals.next() {
                 Some(Val::Int(x)) => ("::bigint", serde_json::Value::from(x)),
                 Some(Val::Text(s)) => ("", serde_json::Value::from(s)),
-                Some(Val::NullInt | Val::NullText) | None => {
-                    sql.push_str("NULL");
-                    continue;
-                }
+                Some(Val::NullInt) => ("::bigint", serde_json::Value::Null),
+                Some(Val::NullText) | None => ("", serde_json::Value::Null),
             };
-            sql.push_str(&format!(
-                "(current_setting('{ARGS_SETTING}')::json->>{}){cast}",
-                args.len()
-            ));
+            body.push_str(&format!("($1->>{}){cast}", args.len()));
             args.push(arg);
         }
-        (sql, serde_json::Value::Array(args).to_string())
+        // Named after its text, so a session that already holds a statement of this name holds
+        // this very statement (a pooled session may outlive the process that prepared it).
+        let name = format!("plinth_{}", &super::source::checksum(&body)[..16]);
+        InlineRecord {
+            prepare: format!("PREPARE {name}(jsonb) AS {body}"),
+            execute: format!("EXECUTE {name}(current_setting('{ARGS_SETTING}')::jsonb)"),
+            args: serde_json::Value::Array(args).to_string(),
+            name,
+        }
     }
 
-    /// PostgreSQL: send [`History::inline_record`]'s values ahead of the script that reads them.
-    pub async fn stage(&self, db: &mut Db, args: &str) -> Result<(), HistoryError> {
+    /// PostgreSQL: prepare [`History::inline_record`]'s statement if this session lacks it, and
+    /// send its values ahead of the script that runs it (one round trip, two the first time).
+    pub async fn stage(&self, db: &mut Db, record: &InlineRecord) -> Result<(), HistoryError> {
+        if !db.prepared.contains(&record.name) {
+            match db.execute_script(&record.prepare).await {
+                Ok(_) => {}
+                // 42P05 duplicate_prepared_statement: the same text, prepared earlier in the session.
+                Err(e)
+                    if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P05") => {
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+            db.prepared.push(record.name.clone());
+        }
         let sql = format!("SELECT set_config('{ARGS_SETTING}', ?, false)");
-        exec_bound(db, &sql, &[Val::Text(args.to_string())])
+        exec_bound(db, &sql, &[Val::Text(record.args.clone())])
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -1057,6 +1073,16 @@ pub struct RowWrite<'a> {
     pub statements_applied: Option<i64>,
     /// Statements in the migration (statement-by-statement runs).
     pub statements_total: Option<i64>,
+}
+
+/// PostgreSQL: a history write run by name from inside a migration's script ([`History::inline_record`]).
+#[derive(Clone, Debug)]
+pub struct InlineRecord {
+    name: String,
+    prepare: String,
+    args: String,
+    /// The statement to put in the script, after the migration and before `COMMIT`.
+    pub execute: String,
 }
 
 /// The fields written to an event row.

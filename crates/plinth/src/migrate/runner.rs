@@ -690,7 +690,11 @@ impl Migrator {
             migrations.iter().map(|m| (m.version, m)).collect();
         let todo: Vec<(&Migration, bool)> = current
             .to_apply()
-            .filter_map(|e| by_version.get(&e.version).map(|m| (*m, e.history.is_some())))
+            .filter_map(|e| {
+                by_version
+                    .get(&e.version)
+                    .map(|m| (*m, e.history.is_some()))
+            })
             .collect();
         // Statements a failed statement-by-statement attempt committed, by version.
         let committed: HashMap<i64, i64> = current
@@ -853,8 +857,8 @@ impl Migrator {
 
     /// PostgreSQL, a migration written in SQL: two round trips, one fewer than a program that runs
     /// the file in a transaction and records nothing. The history row's values go first (a
-    /// session setting, bound); then `BEGIN`, the file, the history row with its event, and
-    /// `COMMIT` in one request. Any failure in it — the file, the record, or `COMMIT` itself (a
+    /// session setting, bound); then `BEGIN`, the file, the prepared statement that writes the
+    /// history row with its event, and `COMMIT` in one request. Any failure in it — the file, the record, or `COMMIT` itself (a
     /// deferred constraint) — leaves nothing of the migration, and is recorded as its failure.
     #[allow(clippy::too_many_arguments)]
     async fn apply_in_one_request(
@@ -868,18 +872,18 @@ impl Migrator {
         start: Instant,
         sql: &str,
     ) -> Result<(), MigrateError> {
-        let (record, args) = history.inline_record(
+        let record = history.inline_record(
             exists,
             &row(m, Status::Success, 0, None, backend, actor, 1),
             &event(m, "applied", actor, Some(&m.checksum), None),
         );
-        history.stage(db, &args).await?;
+        history.stage(db, &record).await?;
         tracing::debug!(
             isolation = "server default (read committed)",
             "BEGIN, the migration, its history row and COMMIT in one request"
         );
         // The file's last statement may lack its `;` or end in a `--` comment.
-        let script = format!("BEGIN;\n{sql}\n;\n{record};\nCOMMIT");
+        let script = format!("BEGIN;\n{sql}\n;\n{};\nCOMMIT", record.execute);
         let Err(e) = run_sql(db, &script).await else {
             return Ok(());
         };
