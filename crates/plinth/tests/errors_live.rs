@@ -693,3 +693,29 @@ async fn authentication_and_privileges_on_postgres() {
         .await
         .expect("drop roles");
 }
+
+/// A message as users read it: PostgreSQL's without sqlx's " at line N" (a line of PostgreSQL's C
+/// source, which reads as a line of the user's SQL); other backends' as the driver displays them.
+#[tokio::test]
+async fn errors_display_without_the_servers_source_line() {
+    for kind in [Kind::Postgres, Kind::MySql, Kind::Sqlite] {
+        let Some(tdb) = TestDb::create(kind).await else {
+            continue;
+        };
+        let mut db = open(&tdb.url).await;
+        let err = db
+            .execute_script("SELECT * FROM no_such_table")
+            .await
+            .expect_err("a missing table");
+        let shown = plinth::errors::display(&err);
+        assert!(shown.contains("no_such_table"), "{kind:?}: {shown}");
+        assert!(!shown.contains(" at line "), "{kind:?}: {shown}");
+        if kind == Kind::Postgres {
+            // What sqlx shows, and why the helper exists.
+            assert!(err.to_string().contains(" at line "), "{err}");
+            assert_eq!(shown, "relation \"no_such_table\" does not exist");
+        } else {
+            assert_eq!(shown, err.to_string());
+        }
+    }
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum IntrospectError {
     /// A catalog query failed (permissions, a dropped connection).
-    #[error("could not read the schema of {url}: {source}")]
+    #[error("could not read the schema of {url}: {}", crate::errors::display(.source))]
     Query {
         /// The database, password hidden.
         url: String,

@@ -325,6 +325,20 @@ impl Classification {
     }
 }
 
+/// A driver error as a user should read it: PostgreSQL's own message without the " at line N" sqlx
+/// appends (a line of PostgreSQL's C source, not of the user's SQL); every other error as it displays.
+pub fn display(err: &sqlx::Error) -> String {
+    match err.as_database_error() {
+        Some(d)
+            if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some() =>
+        {
+            d.message().to_string()
+        }
+        _ => err.to_string(),
+    }
+}
+
 /// Classify a bare code from elsewhere (a log, another driver): SQLSTATE for PostgreSQL, the
 /// error number as decimal text for MySQL/MariaDB (a SQLSTATE is accepted as a fallback), the
 /// extended (or primary) result code as decimal text for SQLite. Unknown input gives

@@ -236,7 +236,7 @@ pub enum HistoryError {
     #[error("invalid history table name `{0}`: use 1 to 50 letters, digits or `_`, starting with a letter or `_`")]
     InvalidName(String),
     /// A database error.
-    #[error("history table {table}: {source}")]
+    #[error("history table {table}: {}", crate::errors::display(.source))]
     Database {
         /// The table.
         table: String,

@@ -64,7 +64,7 @@ pub enum LockError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// The server answered the lock function with an error or with NULL.
-    #[error("lock query failed: {0}")]
+    #[error("lock query failed: {}", crate::errors::display(.0))]
     Database(#[from] sqlx::Error),
     /// The server answered `GET_LOCK` with NULL: no lock was taken.
     #[error("the server answered {function} with NULL: no lock was taken")]

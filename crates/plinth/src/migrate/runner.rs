@@ -184,7 +184,7 @@ pub enum MigrateError {
     #[error(transparent)]
     Lock(#[from] LockError),
     /// A database error outside any migration.
-    #[error("database error: {0}")]
+    #[error("database error: {}", crate::errors::display(.0))]
     Database(#[from] sqlx::Error),
     /// `--tx-mode all`: the batch's COMMIT failed (a deferred constraint), so nothing was applied.
     #[error("COMMIT of the batch failed, so none of migrations {} were applied: {error} (a deferred constraint is checked at COMMIT; find the migration that breaks it)", .versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))]

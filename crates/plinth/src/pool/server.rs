@@ -10,7 +10,7 @@ use sqlx::Row;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerViewError {
     /// A catalog query failed (often missing privileges on the statistics views).
-    #[error("could not read the server's view of its connections ({what}): {source}")]
+    #[error("could not read the server's view of its connections ({what}): {}", crate::errors::display(.source))]
     Query {
         /// Which query failed.
         what: &'static str,
