@@ -685,6 +685,11 @@ impl Migrator {
         Self::check_blockers(&current, server.backend, migrations)?;
         let backend = server.backend;
         let actor = current_user(db).await;
+        let rec = Recorder {
+            history,
+            backend,
+            actor: &actor,
+        };
         // Looked up by version (not searched: 10,000 pending would make that quadratic).
         let by_version: HashMap<i64, &Migration> =
             migrations.iter().map(|m| (m.version, m)).collect();
@@ -709,8 +714,7 @@ impl Migrator {
         observer.event(&RunEvent::Planned { total: todo.len() });
         let mut done = Vec::new();
         if self.options.tx_mode == TxMode::All && !backend.is_mysql_family() {
-            self.apply_all(db, history, backend, &actor, &todo, observer, &mut done)
-                .await?;
+            self.apply_all(db, &rec, &todo, observer, &mut done).await?;
             return Ok(done);
         }
         // Whether the current migration's `running` row was written with the previous one's
@@ -721,7 +725,7 @@ impl Migrator {
             fence.check(db).await?;
             if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
                 opened = Opened::No;
-                record_skip(db, history, backend, &actor, m, *exists, &reason).await?;
+                record_skip(db, &rec, m, *exists, &reason).await?;
                 observer.event(&RunEvent::Skipped {
                     migration: m,
                     reason: &reason,
@@ -733,7 +737,7 @@ impl Migrator {
             let start = Instant::now();
             if self.transactional(backend, m) {
                 opened = Opened::No;
-                self.apply_in_transaction(db, history, backend, &actor, m, *exists, start)
+                self.apply_in_transaction(db, &rec, m, *exists, start)
                     .await?;
             } else if let (true, Some(sql)) = (backend.is_mysql_family(), m.sql()) {
                 let committed = resume_from(m.version);
@@ -760,12 +764,10 @@ impl Migrator {
                     opened,
                     next,
                 };
-                opened = self
-                    .apply_statements(db, history, backend, &actor, m, run, start)
-                    .await?;
+                opened = self.apply_statements(db, &rec, m, run, start).await?;
             } else {
                 opened = Opened::No;
-                self.apply_outside_transaction(db, history, backend, &actor, m, *exists, start)
+                self.apply_outside_transaction(db, &rec, m, *exists, start)
                     .await?;
             }
             // On Galera, COMMIT's OK is not proof: read the success row back.
@@ -794,34 +796,32 @@ impl Migrator {
         Ok(done)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn apply_in_transaction(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         exists: bool,
         start: Instant,
     ) -> Result<(), MigrateError> {
         if let (Body::Sql(sql), Driver::Postgres) = (&m.up, db.driver) {
             return self
-                .apply_in_one_request(db, history, backend, actor, m, exists, start, sql)
+                .apply_in_one_request(db, rec, m, exists, start, sql)
                 .await;
         }
         begin(db).await?;
         let outcome = async {
             run_body(db, m).await.map_err(Failure::Body)?;
             let ms = start.elapsed().as_millis() as i64;
-            let committed = history
+            let committed = rec
+                .history
                 .upsert_with_event(
                     db,
                     exists,
-                    &row(m, Status::Success, ms, None, backend, actor, 1),
+                    &row(m, Status::Success, ms, None, rec.backend, rec.actor, 1),
                     &EventWrite {
                         duration_ms: Some(ms),
-                        ..event(m, "applied", actor, Some(&m.checksum), None)
+                        ..event(m, "applied", rec.actor, Some(&m.checksum), None)
                     },
                     true,
                 )
@@ -850,7 +850,7 @@ impl Migrator {
         match f {
             Failure::History(h) => Err(h.into()),
             Failure::Body(e) => Err(self
-                .record_failure(db, history, backend, actor, m, exists, start, e, Vec::new())
+                .record_failure(db, rec, m, exists, start, e, Vec::new())
                 .await),
         }
     }
@@ -858,26 +858,24 @@ impl Migrator {
     /// PostgreSQL, a migration written in SQL: two round trips, one fewer than a program that runs
     /// the file in a transaction and records nothing. The history row's values go first (a
     /// session setting, bound); then `BEGIN`, the file, the prepared statement that writes the
-    /// history row with its event, and `COMMIT` in one request. Any failure in it — the file, the record, or `COMMIT` itself (a
-    /// deferred constraint) — leaves nothing of the migration, and is recorded as its failure.
-    #[allow(clippy::too_many_arguments)]
+    /// history row with its event, and `COMMIT` in one request. Any failure in it — the file, the
+    /// record, or `COMMIT` itself (a deferred constraint) — leaves nothing of the migration, and
+    /// is recorded as its failure.
     async fn apply_in_one_request(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         exists: bool,
         start: Instant,
         sql: &str,
     ) -> Result<(), MigrateError> {
-        let record = history.inline_record(
+        let record = rec.history.inline_record(
             exists,
-            &row(m, Status::Success, 0, None, backend, actor, 1),
-            &event(m, "applied", actor, Some(&m.checksum), None),
+            &row(m, Status::Success, 0, None, rec.backend, rec.actor, 1),
+            &event(m, "applied", rec.actor, Some(&m.checksum), None),
         );
-        history.stage(db, &record).await?;
+        rec.history.stage(db, &record).await?;
         tracing::debug!(
             isolation = "server default (read committed)",
             "BEGIN, the migration, its history row and COMMIT in one request"
@@ -889,66 +887,52 @@ impl Migrator {
         };
         rollback_after_failure(db, &e.message).await;
         Err(self
-            .record_failure(db, history, backend, actor, m, exists, start, e, Vec::new())
+            .record_failure(db, rec, m, exists, start, e, Vec::new())
             .await)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn apply_outside_transaction(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         exists: bool,
         start: Instant,
     ) -> Result<(), MigrateError> {
         // Commit a `running` row first: if we die mid-way, the next run sees it and stops.
-        history
+        rec.history
             .upsert(
                 db,
                 exists,
-                &row(m, Status::Running, 0, None, backend, actor, 1),
+                &row(m, Status::Running, 0, None, rec.backend, rec.actor, 1),
             )
             .await?;
-        history
-            .event(db, &event(m, "started", actor, Some(&m.checksum), None))
+        rec.history
+            .event(db, &event(m, "started", rec.actor, Some(&m.checksum), None))
             .await?;
         match run_body(db, m).await {
             Ok(()) => {
                 let ms = start.elapsed().as_millis() as i64;
-                history
+                rec.history
                     .upsert(
                         db,
                         true,
-                        &row(m, Status::Success, ms, None, backend, actor, 0),
+                        &row(m, Status::Success, ms, None, rec.backend, rec.actor, 0),
                     )
                     .await?;
-                history
+                rec.history
                     .event(
                         db,
                         &EventWrite {
                             duration_ms: Some(ms),
-                            ..event(m, "applied", actor, Some(&m.checksum), None)
+                            ..event(m, "applied", rec.actor, Some(&m.checksum), None)
                         },
                     )
                     .await?;
                 Ok(())
             }
             Err(e) => Err(self
-                .record_failure_with(
-                    db,
-                    history,
-                    backend,
-                    actor,
-                    m,
-                    true,
-                    start,
-                    e,
-                    Vec::new(),
-                    0,
-                )
+                .record_failure_with(db, rec, m, true, start, e, Vec::new(), 0)
                 .await),
         }
     }
@@ -959,13 +943,10 @@ impl Migrator {
     /// failure resumes after the statements already committed, when they are unchanged in the file.
     /// Returns whether the next migration's `running` row was written with this one's `success`
     /// row (`run.next`), and whether it is committed or left for the next statement to commit.
-    #[allow(clippy::too_many_arguments)]
     async fn apply_statements(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         run: Statements<'_>,
         start: Instant,
@@ -981,7 +962,7 @@ impl Migrator {
         let total = stmts.len() as i64;
         let mut from = 0i64;
         if committed > 0 {
-            let journal = history.committed_statements(db, m.version).await?;
+            let journal = rec.history.committed_statements(db, m.version).await?;
             let unchanged = committed <= total
                 && (1..=committed).all(|i| match journal.get(&i) {
                     Some(h) => *h == stmts[(i - 1) as usize].hash(),
@@ -1002,18 +983,7 @@ impl Migrator {
         let mut pending = opened == Opened::Pending && from == 0;
         if opened == Opened::No || from > 0 {
             begin(db).await?;
-            let opening = open_writes(
-                db,
-                history,
-                backend,
-                actor,
-                m,
-                exists,
-                from,
-                total,
-                note.as_deref(),
-            )
-            .await;
+            let opening = open_writes(db, rec, m, exists, from, total, note.as_deref()).await;
             if let Err(e) = opening {
                 rollback(db, "writing the running row failed").await;
                 return Err(e.into());
@@ -1073,9 +1043,7 @@ impl Migrator {
                 return Err(self
                     .record_failure_with(
                         db,
-                        history,
-                        backend,
-                        actor,
+                        rec,
                         m,
                         true,
                         start,
@@ -1113,16 +1081,7 @@ impl Migrator {
                 hash: &hash,
             };
             let mut journal = self
-                .close_statement(
-                    db,
-                    history,
-                    backend,
-                    actor,
-                    m,
-                    &close,
-                    start,
-                    with_next.as_ref(),
-                )
+                .close_statement(db, rec, m, &close, start, with_next.as_ref())
                 .await;
             if journal.is_err() && with_next.is_some() {
                 // Record this migration alone; the next one opens itself, as without the merge.
@@ -1132,9 +1091,7 @@ impl Migrator {
                 )
                 .await;
                 begin(db).await?;
-                journal = self
-                    .close_statement(db, history, backend, actor, m, &close, start, None)
-                    .await;
+                journal = self.close_statement(db, rec, m, &close, start, None).await;
             } else if let Some(o) = &with_next {
                 merged = if o.first_commits {
                     Opened::Pending
@@ -1154,21 +1111,17 @@ impl Migrator {
             finished = finish;
         }
         if !finished {
-            self.record_success(db, history, backend, actor, m, total, start)
-                .await?;
+            self.record_success(db, rec, m, total, start).await?;
         }
         Ok(merged)
     }
 
     /// A statement's journal entry (its index and hash); after the last one, also the `success`
     /// row and `applied` event, and `next`'s opening writes when given.
-    #[allow(clippy::too_many_arguments)]
     async fn close_statement(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         close: &Closing<'_>,
         start: Instant,
@@ -1176,57 +1129,53 @@ impl Migrator {
     ) -> Result<(), HistoryError> {
         let journal = EventWrite {
             statement_index: Some(close.n),
-            ..event(m, "statement", actor, Some(close.hash), None)
+            ..event(m, "statement", rec.actor, Some(close.hash), None)
         };
         if !close.finish {
-            history.set_progress(db, m.version, close.n).await?;
-            return history.event(db, &journal).await;
+            rec.history.set_progress(db, m.version, close.n).await?;
+            return rec.history.event(db, &journal).await;
         }
         // The last statement: its journal entry, the `applied` event and the next migration's
         // `started` event go in one INSERT.
         let ms = start.elapsed().as_millis() as i64;
-        let success = success_row(m, backend, actor, close.total, ms);
-        let mut events = vec![journal, applied_event(m, actor, ms)];
+        let success = success_row(m, rec.backend, rec.actor, close.total, ms);
+        let mut events = vec![journal, applied_event(m, rec.actor, ms)];
         match next {
             Some(o) => {
                 let n = o.migration;
-                let running = running_row(n, backend, actor, 0, o.total);
-                history
+                let running = running_row(n, rec.backend, rec.actor, 0, o.total);
+                rec.history
                     .upsert_pair(db, (true, &success), (o.exists, &running))
                     .await?;
-                events.push(event(n, "started", actor, Some(&n.checksum), None));
+                events.push(event(n, "started", rec.actor, Some(&n.checksum), None));
             }
-            None => history.upsert(db, true, &success).await?,
+            None => rec.history.upsert(db, true, &success).await?,
         }
-        history.event_batch(db, &events).await
+        rec.history.event_batch(db, &events).await
     }
 
     /// The `success` row (all `total` statements applied) and the `applied` event.
-    #[allow(clippy::too_many_arguments)]
     async fn record_success(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         total: i64,
         start: Instant,
     ) -> Result<(), HistoryError> {
         let ms = start.elapsed().as_millis() as i64;
-        history
-            .upsert(db, true, &success_row(m, backend, actor, total, ms))
+        rec.history
+            .upsert(db, true, &success_row(m, rec.backend, rec.actor, total, ms))
             .await?;
-        history.event(db, &applied_event(m, actor, ms)).await
+        rec.history
+            .event(db, &applied_event(m, rec.actor, ms))
+            .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn apply_all(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         todo: &[(&Migration, bool)],
         observer: &dyn Observer,
         done: &mut Vec<Applied>,
@@ -1235,9 +1184,8 @@ impl Migrator {
         let mut so_far: Vec<i64> = Vec::new();
         for (m, exists) in todo {
             let start = Instant::now();
-            if let Some(reason) = Self::requirement_unmet(backend, db.info.as_ref(), m) {
-                if let Err(e) = record_skip(db, history, backend, actor, m, *exists, &reason).await
-                {
+            if let Some(reason) = Self::requirement_unmet(rec.backend, db.info.as_ref(), m) {
+                if let Err(e) = record_skip(db, rec, m, *exists, &reason).await {
                     rollback(db, "history write failed").await;
                     return Err(e.into());
                 }
@@ -1253,20 +1201,22 @@ impl Migrator {
             let r = match r {
                 Ok(()) => {
                     let ms = start.elapsed().as_millis() as i64;
-                    match history
+                    match rec
+                        .history
                         .upsert(
                             db,
                             *exists,
-                            &row(m, Status::Success, ms, None, backend, actor, 1),
+                            &row(m, Status::Success, ms, None, rec.backend, rec.actor, 1),
                         )
                         .await
                     {
-                        Ok(()) => history
+                        Ok(()) => rec
+                            .history
                             .event(
                                 db,
                                 &EventWrite {
                                     duration_ms: Some(ms),
-                                    ..event(m, "applied", actor, Some(&m.checksum), None)
+                                    ..event(m, "applied", rec.actor, Some(&m.checksum), None)
                                 },
                             )
                             .await
@@ -1282,10 +1232,8 @@ impl Migrator {
                 return Err(match f {
                     Failure::History(h) => h.into(),
                     Failure::Body(e) => {
-                        self.record_failure(
-                            db, history, backend, actor, m, *exists, start, e, so_far,
-                        )
-                        .await
+                        self.record_failure(db, rec, m, *exists, start, e, so_far)
+                            .await
                     }
                 });
             }
@@ -1320,28 +1268,15 @@ impl Migrator {
     async fn record_failure(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         exists: bool,
         start: Instant,
         e: BodyError,
         rolled_back: Vec<i64>,
     ) -> MigrateError {
-        self.record_failure_with(
-            db,
-            history,
-            backend,
-            actor,
-            m,
-            exists,
-            start,
-            e,
-            rolled_back,
-            1,
-        )
-        .await
+        self.record_failure_with(db, rec, m, exists, start, e, rolled_back, 1)
+            .await
     }
 
     /// Record `failed` in its own transaction (after any rollback), then describe the failure.
@@ -1349,9 +1284,7 @@ impl Migrator {
     async fn record_failure_with(
         &self,
         db: &mut Db,
-        history: &History,
-        backend: Backend,
-        actor: &str,
+        rec: &Recorder<'_>,
         m: &Migration,
         exists: bool,
         start: Instant,
@@ -1370,11 +1303,11 @@ impl Migrator {
         });
         tracing::error!(severity = "critical", version = m.version, name = %m.name, origin = %m.origin, error = %message, detail = detail.as_deref().unwrap_or(""), "migration failed");
         let record = async {
-            let transactional = backend != Backend::MariaDb && backend != Backend::MySql;
+            let transactional = rec.backend != Backend::MariaDb && rec.backend != Backend::MySql;
             if transactional {
                 begin(db).await?;
             }
-            history
+            rec.history
                 .upsert(
                     db,
                     exists,
@@ -1386,21 +1319,21 @@ impl Migrator {
                             Status::Failed,
                             ms,
                             Some(&message),
-                            backend,
-                            actor,
+                            rec.backend,
+                            rec.actor,
                             attempts_delta,
                         )
                     },
                 )
                 .await?;
-            history
+            rec.history
                 .event(
                     db,
                     &EventWrite {
                         duration_ms: Some(ms),
                         failing_statement: e.statement.as_deref(),
                         statement_index: e.progress.as_ref().map(|p| p.failed_at),
-                        ..event(m, "failed", actor, Some(&m.checksum), Some(&message))
+                        ..event(m, "failed", rec.actor, Some(&m.checksum), Some(&message))
                     },
                 )
                 .await?;
@@ -1897,24 +1830,33 @@ struct Closing<'a> {
     hash: &'a str,
 }
 
+/// What every history write of one run needs besides the connection: the tables, the backend
+/// (recorded in each row) and the database user (recorded as who ran it).
+struct Recorder<'a> {
+    history: &'a History,
+    backend: Backend,
+    actor: &'a str,
+}
+
 /// A migration's `running` row and `started` event: what makes an interrupted run visible.
-#[allow(clippy::too_many_arguments)]
 async fn open_writes(
     db: &mut Db,
-    history: &History,
-    backend: Backend,
-    actor: &str,
+    rec: &Recorder<'_>,
     m: &Migration,
     exists: bool,
     from: i64,
     total: i64,
     note: Option<&str>,
 ) -> Result<(), HistoryError> {
-    history
-        .upsert(db, exists, &running_row(m, backend, actor, from, total))
+    rec.history
+        .upsert(
+            db,
+            exists,
+            &running_row(m, rec.backend, rec.actor, from, total),
+        )
         .await?;
-    history
-        .event(db, &event(m, "started", actor, Some(&m.checksum), note))
+    rec.history
+        .event(db, &event(m, "started", rec.actor, Some(&m.checksum), note))
         .await
 }
 
@@ -2011,22 +1953,28 @@ async fn run_body(db: &mut Db, m: &Migration) -> Result<(), BodyError> {
 /// Record a migration skipped for an unmet `requires` directive: its row and its event.
 async fn record_skip(
     db: &mut Db,
-    history: &History,
-    backend: Backend,
-    actor: &str,
+    rec: &Recorder<'_>,
     m: &Migration,
     exists: bool,
     reason: &str,
 ) -> Result<(), HistoryError> {
-    history
+    rec.history
         .upsert(
             db,
             exists,
-            &row(m, Status::Skipped, 0, Some(reason), backend, actor, 0),
+            &row(
+                m,
+                Status::Skipped,
+                0,
+                Some(reason),
+                rec.backend,
+                rec.actor,
+                0,
+            ),
         )
         .await?;
-    history
-        .event(db, &event(m, "skipped", actor, None, Some(reason)))
+    rec.history
+        .event(db, &event(m, "skipped", rec.actor, None, Some(reason)))
         .await?;
     tracing::info!(version = m.version, name = %m.name, reason = %reason, "migration skipped");
     Ok(())
