@@ -487,6 +487,54 @@ async fn status_reads_a_hand_edited_sqlite_history() {
     assert_eq!(after["migrations"][0]["attempts"], 1, "{after}");
 }
 
+/// Files end however their authors left them: without a `;`, in a `--` comment without a newline,
+/// after a block comment. Each is still applied and recorded (on PostgreSQL the history write is
+/// appended to the file's own request, so how the file ends matters there).
+async fn files_end_any_way(kind: Kind) {
+    let db = test_db!(kind);
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("0001_a.sql", "CREATE TABLE a (id INTEGER)"),
+            (
+                "0002_b.sql",
+                "CREATE TABLE b (id INTEGER) -- no semicolon, no newline",
+            ),
+            ("0003_c.sql", "CREATE TABLE c (id INTEGER);\n/* done */"),
+            ("0004_d.sql", "CREATE TABLE d (id INTEGER);\n\n;\n"),
+        ],
+    );
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    for t in ["a", "b", "c", "d"] {
+        assert!(db.table_exists(t).await, "table {t}");
+    }
+    let (code, out, err) = run(plinth(&db, dir.path()).args(["history", "--format", "json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let events: Value = serde_json::from_str(&out).unwrap();
+    let applied: Vec<i64> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "applied")
+        .map(|e| {
+            assert!(e["duration_ms"].as_i64().is_some_and(|d| d >= 0), "{e}");
+            e["version"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(applied, [1, 2, 3, 4], "{events}");
+}
+
+#[tokio::test]
+async fn files_end_any_way_postgres() {
+    files_end_any_way(Kind::Postgres).await;
+}
+#[tokio::test]
+async fn files_end_any_way_sqlite() {
+    files_end_any_way(Kind::Sqlite).await;
+}
+
 /// History tables created by plinth before SQLite's version became the row id (and events had
 /// AUTOINCREMENT) are used as they are.
 #[tokio::test]
