@@ -49,6 +49,26 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     plinth_testkit::outcome(cmd.output().unwrap())
 }
 
+/// Two one-table migrations, `a` and `b`.
+const TWO_TABLES: [(&str, &str); 2] = [
+    ("0001_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+    ("0002_b.sql", "CREATE TABLE b (id INTEGER);\n"),
+];
+
+/// The `applied` events of `plinth history --format json`, in order.
+fn applied_events(db: &TestDb, dir: &Path) -> Vec<Value> {
+    let (code, out, err) = run(plinth(db, dir).args(["history", "--format", "json"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let events: Value = serde_json::from_str(&out).unwrap();
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "applied")
+        .cloned()
+        .collect()
+}
+
 async fn full_cycle(kind: Kind) {
     let db = test_db!(kind);
     let dir = tempfile::tempdir().unwrap();
@@ -454,13 +474,7 @@ async fn a_failed_mysql_down_names_its_statement_and_what_took_effect() {
 async fn status_reads_a_hand_edited_sqlite_history() {
     let db = test_db!(Kind::Sqlite);
     let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[
-            ("0001_a.sql", "CREATE TABLE a (id INTEGER);\n"),
-            ("0002_b.sql", "CREATE TABLE b (id INTEGER);\n"),
-        ],
-    );
+    write_files(dir.path(), &TWO_TABLES);
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 0, "{out}\n{err}");
     let status = |db: &TestDb| -> Value {
@@ -510,20 +524,15 @@ async fn files_end_any_way(kind: Kind) {
     for t in ["a", "b", "c", "d"] {
         assert!(db.table_exists(t).await, "table {t}");
     }
-    let (code, out, err) = run(plinth(&db, dir.path()).args(["history", "--format", "json"]));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let events: Value = serde_json::from_str(&out).unwrap();
-    let applied: Vec<i64> = events["events"]
-        .as_array()
-        .unwrap()
+    let applied = applied_events(&db, dir.path());
+    let versions: Vec<i64> = applied
         .iter()
-        .filter(|e| e["event"] == "applied")
         .map(|e| {
             assert!(e["duration_ms"].as_i64().is_some_and(|d| d >= 0), "{e}");
             e["version"].as_i64().unwrap()
         })
         .collect();
-    assert_eq!(applied, [1, 2, 3, 4], "{events}");
+    assert_eq!(versions, [1, 2, 3, 4], "{applied:?}");
 }
 
 #[tokio::test]
@@ -547,28 +556,13 @@ async fn an_older_sqlite_history_schema_keeps_working() {
         db.exec(ddl).await.unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    write_files(
-        dir.path(),
-        &[
-            ("0001_a.sql", "CREATE TABLE a (id INTEGER);\n"),
-            ("0002_b.sql", "CREATE TABLE b (id INTEGER);\n"),
-        ],
-    );
+    write_files(dir.path(), &TWO_TABLES);
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 0, "{out}\n{err}");
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("up to date"), "{out}");
-    let (code, out, err) = run(plinth(&db, dir.path()).args(["history", "--format", "json"]));
-    assert_eq!(code, 0, "{out}\n{err}");
-    let events: Value = serde_json::from_str(&out).unwrap();
-    let applied = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "applied")
-        .count();
-    assert_eq!(applied, 2, "{events}");
+    assert_eq!(applied_events(&db, dir.path()).len(), 2);
 }
 
 const SECRET: &str = "Sup3rS3cretPw";
