@@ -768,3 +768,26 @@ async fn migrate_refuses_lint_errors_before_running_anything() {
     let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A large batch is linted on two threads: findings from both halves are all reported, in order.
+#[tokio::test]
+async fn lint_findings_of_a_large_batch_are_all_reported_in_order() {
+    let db = test_db!(Kind::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    for v in 1..=300 {
+        let sql = if v == 7 || v == 250 {
+            format!("CREATE INDEX CONCURRENTLY i{v} ON t{} (id);\n", v - 1)
+        } else {
+            format!("CREATE TABLE t{v} (id INTEGER PRIMARY KEY);\n")
+        };
+        std::fs::write(dir.path().join(format!("{v:04}_m.sql")), sql).unwrap();
+    }
+    let (code, out, err) = run(plinth(&db, dir.path()).arg("migrate"));
+    assert_eq!(code, 1, "{out}{err}");
+    let (first, second) = (err.find("0007_m.sql:1"), err.find("0250_m.sql:1"));
+    assert!(
+        first.is_some() && second.is_some() && first < second,
+        "{err}"
+    );
+    assert!(!db.table_exists("t1").await, "nothing ran");
+}
