@@ -31,3 +31,26 @@ pub fn capability_check(name: &str, backend: Backend, version: crate::Version) -
     let cap = crate::compat::Capability::parse(name)?;
     Some(crate::compat::capabilities_for(backend, version).is_capable(cap))
 }
+
+/// `work` over `items`, split in two halves on two threads from `from` items on (results in the
+/// items' order): for the per-file work of a run's start (stat, lint) that a large directory makes
+/// the critical path.
+pub(crate) fn in_two_halves<T: Sync, R: Send>(
+    items: &[T],
+    from: usize,
+    work: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    if items.len() < from {
+        return work(items);
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| work(second));
+        let mut out = work(first);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(work(second)),
+        }
+        out
+    })
+}

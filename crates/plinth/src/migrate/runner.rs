@@ -560,20 +560,7 @@ impl Migrator {
                 .collect()
         };
         // Parsing is most of a large first run's start (1,000 files: about 15 ms): two threads.
-        let errors = if todo.len() < PARALLEL_LINT_FROM {
-            lint(todo)
-        } else {
-            let (first, second) = todo.split_at(todo.len() / 2);
-            std::thread::scope(|s| {
-                let other = s.spawn(|| lint(second));
-                let mut errors = lint(first);
-                match other.join() {
-                    Ok(rest) => errors.extend(rest),
-                    Err(_) => errors.extend(lint(second)),
-                }
-                errors
-            })
-        };
+        let errors = super::in_two_halves(todo, PARALLEL_LINT_FROM, lint);
         if errors.is_empty() {
             Ok(())
         } else {

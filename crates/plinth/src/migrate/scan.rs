@@ -149,20 +149,8 @@ fn stat_all<T: Sync>(
     let Some(stats) = stats else {
         return vec![None; items.len()];
     };
-    let some =
-        |part: &[T]| -> Vec<Option<Stamp>> { part.iter().map(|i| stats.stat(name(i))).collect() };
-    if items.len() < PARALLEL_STATS_FROM {
-        return some(items);
-    }
-    let (first, second) = items.split_at(items.len() / 2);
-    std::thread::scope(|s| {
-        let other = s.spawn(|| some(second));
-        let mut out = some(first);
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(some(second)),
-        }
-        out
+    super::in_two_halves(items, PARALLEL_STATS_FROM, |part| {
+        part.iter().map(|i| stats.stat(name(i))).collect()
     })
 }
 
